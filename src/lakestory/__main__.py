@@ -1,0 +1,3 @@
+from lakestory.cli.app import main
+
+main()

@@ -1,0 +1,166 @@
+"""``lakestory`` commands. Heavy modules are imported inside commands to keep start-up fast."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from lakestory.api import Project
+
+app = typer.Typer(
+    name="lakestory",
+    help="Declarative lakehouse pipelines from YAML, with a story of every run.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+ProjectArg = Annotated[Path, typer.Argument(help="Project file.", show_default=True)]
+EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Environment overlay to apply.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text or json.")]
+PipelineOpt = Annotated[list[str] | None, typer.Option("--pipeline", "-p",
+                                                       help="Only nodes of this pipeline.")]
+NodeOpt = Annotated[list[str] | None, typer.Option(
+    "--node", "-n", help="Only this node; NAME+ adds downstream, +NAME adds upstream.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only nodes with this tag.")]
+DEFAULT_PROJECT = Path("lakestory.yaml")
+
+
+def _guard(fmt: str, body: Callable[[], T]) -> T:
+    """Run a command body, turning lakestory errors into a message and an exit code."""
+    from lakestory.cli import output
+    from lakestory.core.errors import LakestoryError
+
+    if fmt not in ("text", "json"):
+        output.err.print(f"error: --format must be text or json, not '{fmt}'")
+        raise typer.Exit(2)
+    try:
+        return body()
+    except LakestoryError as exc:
+        output.error(exc, fmt)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _load(project: Path, env: str | None) -> Project:
+    from lakestory.api import Project
+
+    return Project.load(project, env=env)
+
+
+@app.command()
+def validate(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None,
+             fmt: FormatOpt = "text") -> None:
+    """Check the project: schema, references, SQL and functions. No side effects."""
+    from lakestory.cli import output
+
+    def body() -> None:
+        proj = _load(project, env)
+        notes = proj.validate()
+        n = sum(len(p.nodes) for p in proj.config.pipelines)
+        if fmt == "json":
+            output.emit_json({"ok": True, "project": proj.config.project, "nodes": n,
+                              "not_supported_yet": [e.to_dict() for e in notes]})
+            return
+        for e in notes:
+            output.note(e.render())
+        output.out.print(f"[green]✓[/] {project}: {n} nodes in "
+                         f"{len(proj.config.pipelines)} pipelines are valid")
+
+    _guard(fmt, body)
+
+
+@app.command()
+def plan(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatOpt = "text",
+         pipeline: PipelineOpt = None, node: NodeOpt = None, tag: TagOpt = None) -> None:
+    """Show the DAG, the run order, and every read and write with its mode."""
+    from lakestory.cli import output
+    from lakestory.cli.render import print_plan
+
+    def body() -> None:
+        p = _load(project, env).plan(pipeline or (), node or (), tag or ())
+        if fmt == "json":
+            output.emit_json(p.to_dict())
+        else:
+            print_plan(p, output.out)
+
+    _guard(fmt, body)
+
+
+@app.command()
+def run(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatOpt = "text",
+        pipeline: PipelineOpt = None, node: NodeOpt = None, tag: TagOpt = None,
+        on_error: Annotated[str | None, typer.Option(
+            "--on-error", help="fail_fast or fail_later (overrides the project).")] = None,
+        workers: Annotated[int | None, typer.Option(
+            "--workers", "-w", min=1, help="Nodes run at once.")] = None) -> None:
+    """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error."""
+    from lakestory.cli import output
+    from lakestory.cli.progress import ProgressDisplay
+    from lakestory.cli.render import print_failures
+
+    def body() -> Any:
+        if on_error not in (None, "fail_fast", "fail_later"):
+            output.err.print("error: --on-error must be fail_fast or fail_later")
+            raise typer.Exit(2)
+        proj = _load(project, env)
+        subs = [] if fmt == "json" else [ProgressDisplay(output.out)]
+        return proj.run(pipeline or (), node or (), tag or (), on_error, workers, subs)
+
+    result = _guard(fmt, body)
+    if fmt == "json":
+        output.emit_json(result.to_dict())
+    else:
+        print_failures(result, output.out, output.err)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def init(name: Annotated[str, typer.Argument(help="Folder to create.")] = "demo",
+         force: Annotated[bool, typer.Option(help="Write into an existing folder.")] = False
+         ) -> None:
+    """Create a runnable bronze → silver → gold example project with sample data."""
+    from lakestory.cli import output
+    from lakestory.examples import create_example
+
+    target = Path(name)
+    if target.exists() and any(target.iterdir()) and not force:
+        output.err.print(f"error: {target} exists and is not empty (use --force)")
+        raise typer.Exit(2)
+    create_example(target)
+    output.out.print(f"[green]✓[/] created {target}/ (lakestory.yaml, transforms.py, data/raw)")
+    output.out.print(f"  next: cd {name} && lakestory validate && lakestory plan && lakestory run")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of project files (for editor autocompletion)."""
+    from lakestory.cli import output
+    from lakestory.config.models import ProjectConfig
+
+    output.emit_json(ProjectConfig.model_json_schema(by_alias=True))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lakestory import __version__
+
+        typer.echo(f"lakestory {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version,
+                                                is_eager=True, help="Show the version.")] = False
+          ) -> None:
+    """Declarative lakehouse pipelines from YAML, with a story of every run."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,34 @@
+"""The one reporter for user output: rich text in a terminal, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from lakestory.core.errors import LakestoryError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def error(exc: LakestoryError, fmt: str) -> None:
+    if fmt == "json":
+        emit_json({"ok": False, "error": exc.to_dict()})
+        return
+    lines = exc.render().splitlines()
+    err.print(f"[bold red]error:[/] {escape(lines[0])}")
+    for line in lines[1:]:
+        style = "yellow" if line.startswith("hint:") else "dim"
+        err.print(f"  [{style}]{escape(line)}[/]")
+
+
+def note(text: str) -> None:
+    err.print(f"[yellow]note:[/] {escape(text)}")

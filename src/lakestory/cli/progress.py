@@ -1,0 +1,54 @@
+"""The live progress display: an observer of run events."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+
+_MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
+
+
+class ProgressDisplay:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.console.print(f"[bold]{escape(event.result.project)}[/] run "
+                               f"{event.result.run_id}: {len(event.node_keys)} nodes")
+            self.progress.start()
+        elif isinstance(event, NodeStarted):
+            self.tasks[event.record.key] = self.progress.add_task(escape(event.record.key))
+        elif isinstance(event, NodeFinished):
+            r = event.record
+            task = self.tasks.pop(r.key, None)
+            if task is not None:
+                self.progress.remove_task(task)
+            self.console.print(f"{_MARK.get(r.status, '?')} {escape(r.key)}  {_detail(r)}")
+        elif isinstance(event, RunFinished):
+            self.progress.stop()
+
+
+def _detail(r: object) -> str:
+    from lakestory.runtime.records import NodeRecord
+
+    assert isinstance(r, NodeRecord)
+    if r.status == "skipped":
+        return f"[yellow]skipped: {escape(r.skipped_because or '')}[/]"
+    if r.status == "failed":
+        return f"[red]failed after {r.duration or 0:.2f}s[/]"
+    bits = []
+    if r.rows_read is not None:
+        bits.append(f"{r.rows_read:,} read")
+    if r.rows_written is not None and r.target:
+        bits.append(f"{r.rows_written:,} written → {escape(r.target)}"
+                    + (f" (v{r.table_version})" if r.table_version is not None else ""))
+    elif r.rows_out is not None:
+        bits.append(f"{r.rows_out:,} rows")
+    return f"[dim]{', '.join(bits)}  {r.duration or 0:.2f}s[/]"

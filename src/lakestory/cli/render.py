@@ -1,0 +1,46 @@
+"""Human renderings of plans and run results."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lakestory.runtime.plan import Plan
+from lakestory.runtime.records import RunResult
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    env = f" (env {plan.env})" if plan.env else ""
+    console.print(f"[bold]{escape(plan.project)}[/]{escape(env)} · engine {plan.engine} · "
+                  f"on_error {plan.on_error} · {len(plan.nodes)} nodes in run order")
+    table = Table(show_lines=False, pad_edge=False)
+    for col in ("#", "node", "depends on", "reads", "steps", "writes"):
+        table.add_column(col, overflow="fold")
+    for i, pn in enumerate(plan.nodes, 1):
+        d = pn.to_dict()
+        reads = [f"{r['location']} ({r['format']})" for r in d["reads"]]
+        reads += [f"{k} ← table {s['location']}" for k, s in d["reads_tables_of"].items()]
+        steps = ", ".join(s["kind"] for s in d["steps"]) or "-"
+        w = d["write"]
+        writes = (f"{w['location']} ({w['format']}, [bold]{w['mode']}[/]: {w['effect']})"
+                  if w else "-")
+        name = escape(pn.key) + ("" if pn.reason == "selected" else f"\n[dim]{pn.reason}[/]")
+        table.add_row(str(i), name, escape(", ".join(d["depends_on"]) or "-"),
+                      escape("\n".join(reads) or "-"), steps, writes)
+    console.print(table)
+
+
+def print_failures(result: RunResult, out: Console, err: Console) -> None:
+    counts: dict[str, int] = {}
+    for r in result.nodes:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    for r in result.failed:
+        err.print(f"\n[bold red]✗ {escape(r.key)} failed[/]")
+        for line in (r.error or {}).get("text", "").splitlines():
+            style = "yellow" if line.startswith("hint:") else ""
+            err.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    colour = "green" if result.ok else "red"
+    out.print(f"[{colour}]run {result.status}[/] in {result.duration or 0:.2f}s: {summary} "
+              f"(run id {result.run_id})")

@@ -1,0 +1,1 @@
+"""YAML loading with line numbers, ``${...}`` resolution, environments, and the typed models."""

@@ -1,0 +1,150 @@
+"""Turn pydantic validation errors into lakestory ConfigErrors pointing into the YAML."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+
+from lakestory import __version__
+from lakestory.config.yamlpos import Path_, SourceMap
+from lakestory.core.errors import ConfigError, NotSupportedYet
+from lakestory.core.text import suggestion
+
+# Keys documented for later capabilities: rejected with "not supported yet", never ignored.
+PLANNED_KEYS: dict[str, str] = {
+    "incremental": "incremental loads",
+    "contracts": "input contracts (data-quality checks)",
+    "pattern": "modeling patterns",
+    "continuous": "continuous ingestion",
+    "timeout": "node timeouts",
+    "retry": "per-node retries",
+    "spark_config": "the Spark engine",
+    "dedupe": "upsert de-duplication",
+    "update_condition": "merge writes",
+    "insert_condition": "merge writes",
+    "delete_condition": "merge writes",
+    "track_columns": "SCD2 writes",
+    "effective_from": "SCD2 writes",
+    "deletes": "SCD2 writes",
+    "schema": "schema policies on write",
+    "maintenance": "table maintenance",
+    "optimize": "table maintenance",
+    "vacuum": "table maintenance",
+    "zorder": "table maintenance",
+    "properties": "table properties",
+    "log_level": "per-node log levels",
+    "metrics": "metrics",
+    "tracing": "traces",
+}
+
+
+def not_supported(key: str, feature: str, where: Any) -> NotSupportedYet:
+    return NotSupportedYet(
+        f"`{key}` ({feature}) is not supported yet in lakestory {__version__}",
+        where=where,
+        hint="remove it for now; it is documented for a later release",
+    )
+
+
+def convert(exc: ValidationError, data: Any, smap: SourceMap, root: type[BaseModel]) -> list[ConfigError]:
+    out: list[ConfigError] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = _data_path(data, loc)
+        out.append(_one(err, loc, path, smap, root))
+    return out
+
+
+def _one(err: Any, loc: Path_, path: Path_, smap: SourceMap, root: type[BaseModel]) -> ConfigError:
+    etype, ctx = err["type"], err.get("ctx") or {}
+    where = smap.where(path)
+    if etype == "extra_forbidden":
+        key = str(loc[-1])
+        if key in PLANNED_KEYS and key not in _fields_at(root, loc[:-1]):
+            return not_supported(key, PLANNED_KEYS[key], where)
+        hint = suggestion(key, _fields_at(root, loc[:-1]))
+        allowed = ", ".join(sorted(_fields_at(root, loc[:-1])))
+        return ConfigError(f"unknown key '{key}'", where=where,
+                           hint=hint or (f"allowed keys here: {allowed}" if allowed else None))
+    if etype == "missing":
+        return ConfigError(f"missing required key '{loc[-1]}'", where=smap.where(path[:-1]),
+                           hint=f"add `{loc[-1]}:` here")
+    if etype == "union_tag_invalid":
+        tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
+        hint = suggestion(str(ctx.get("tag")), tags) or f"use one of: {', '.join(tags)}"
+        return ConfigError(f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} "
+                           f"'{ctx.get('tag')}'", where=smap.where((*path, "type")), hint=hint)
+    if etype == "union_tag_not_found":
+        return ConfigError("missing required key 'type'", where=where,
+                           hint="say what kind it is, e.g. `type: local`")
+    if etype in ("literal_error", "enum"):
+        expected = re.findall(r"'([^']+)'", str(ctx.get("expected", "")))
+        hint = suggestion(str(err.get("input")), expected)
+        return ConfigError(f"'{err.get('input')}' is not one of: {', '.join(expected)}",
+                           where=where, hint=hint)
+    if etype == "string_pattern_mismatch":
+        return ConfigError(f"'{err.get('input')}' is not a valid name",
+                           where=where, hint="use letters, digits and _, starting with a letter or _")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return ConfigError(msg, where=where)
+
+
+def _data_path(data: Any, loc: Path_) -> Path_:
+    """Map a pydantic error location onto the YAML key path (dropping union tags)."""
+    out: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            out.append(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+            out.append(part)
+        elif i == len(loc) - 1:
+            out.append(part)
+    return tuple(out)
+
+
+def _fields_at(root: type[BaseModel], loc: Path_) -> set[str]:
+    """The allowed keys of the model found at ``loc`` (empty when unknown)."""
+    candidates: list[Any] = [root]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in candidates:
+            for inner in _unwrap(tp):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    field = inner.model_fields.get(str(part))
+                    if field is None:
+                        field = next((f for f in inner.model_fields.values()
+                                      if f.alias == part), None)
+                    if field is not None:
+                        nxt.append(field.annotation)
+                    elif part in _tags(inner):
+                        nxt.append(inner)
+                elif typing.get_origin(inner) in (list, dict):
+                    nxt.append(typing.get_args(inner)[-1])
+        candidates = nxt
+    names: set[str] = set()
+    for tp in candidates:
+        for inner in _unwrap(tp):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                names |= {f.alias or n for n, f in inner.model_fields.items()}
+    return names
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [x for a in typing.get_args(tp) for x in _unwrap(a)]
+    return [tp]
+
+
+def _tags(model: type[BaseModel]) -> tuple[Any, ...]:
+    field = model.model_fields.get("type")
+    return typing.get_args(field.annotation) if field is not None else ()

@@ -1,0 +1,110 @@
+"""Project file → resolved dict → validated :class:`ProjectConfig`.
+
+Order: parse YAML (keeping positions) → overlay the selected environment → resolve
+``${...}`` (``vars`` first, so vars may use the environment) → validate with pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lakestory.config import errors as config_errors
+from lakestory.config.models import ProjectConfig
+from lakestory.config.substitute import Substitution
+from lakestory.config.yamlpos import SourceMap, load_yaml, load_yaml_text
+from lakestory.core.errors import ConfigError, ConfigErrors
+from lakestory.core.text import suggestion
+from lakestory.secrets.dotenv import environment
+
+
+@dataclass
+class LoadedConfig:
+    """A validated project with where it came from."""
+
+    config: ProjectConfig
+    root_dir: Path
+    source: SourceMap
+    env_name: str | None = None
+    secret_values: set[str] = field(default_factory=set)
+
+
+def load_project_file(
+    path: str | Path, env_name: str | None = None, environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    path = Path(path)
+    data, smap = load_yaml(path)
+    return resolve(data, smap, path.resolve().parent, env_name, environ)
+
+
+def load_project_text(
+    text: str, root_dir: Path, env_name: str | None = None,
+    environ: Mapping[str, str] | None = None, file: str = "<string>",
+) -> LoadedConfig:
+    data, smap = load_yaml_text(text, file)
+    return resolve(data, smap, root_dir, env_name, environ)
+
+
+def resolve(
+    data: Any, smap: SourceMap, root_dir: Path, env_name: str | None,
+    environ: Mapping[str, str] | None,
+) -> LoadedConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("a project file must be a mapping of keys (project:, pipelines:, ...)",
+                          where=smap.where(()))
+    data = _overlay(data, smap, env_name)
+    env = environment(root_dir, environ)
+    sub = Substitution(env=env, vars={}, smap=smap)
+    variables = sub.apply(data.get("vars") or {}, ("vars",))
+    sub.vars = variables if isinstance(variables, dict) else {}
+    resolved = {k: (variables if k == "vars" else sub.apply(v, (k,))) for k, v in data.items()}
+    sub.errors.raise_if_any()
+    try:
+        config = ProjectConfig.model_validate(resolved)
+    except ValidationError as exc:
+        found = config_errors.convert(exc, resolved, smap, ProjectConfig)
+        raise (found[0] if len(found) == 1 else ConfigErrors(found)) from None
+    for i, pipeline in enumerate(config.pipelines):
+        pipeline._key_path = ("pipelines", i)
+        for j, node in enumerate(pipeline.nodes):
+            node._key_path = ("pipelines", i, "nodes", j)
+    return LoadedConfig(config, root_dir, smap, env_name, sub.resolved_env_values)
+
+
+def _overlay(data: dict[str, Any], smap: SourceMap, env_name: str | None) -> dict[str, Any]:
+    if not env_name:
+        return data
+    envs = data.get("environments") or {}
+    if env_name not in envs:
+        raise ConfigError(
+            f"environment '{env_name}' is not defined",
+            where=smap.where(("environments",)),
+            hint=suggestion(env_name, envs) or (
+                f"defined environments: {', '.join(envs)}" if envs
+                else "add an `environments: {" + env_name + ": {...}}` block"),
+        )
+    overlay = envs[env_name] or {}
+    if not isinstance(overlay, dict):
+        raise ConfigError(f"environment '{env_name}' must be a mapping of keys to override",
+                          where=smap.where(("environments", env_name)))
+    merged = _deep_merge(data, overlay, smap, (), ("environments", env_name))
+    return merged
+
+
+def _deep_merge(
+    base: dict[str, Any], over: dict[str, Any], smap: SourceMap,
+    base_path: tuple[Any, ...], over_path: tuple[Any, ...],
+) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        bp, op = (*base_path, key), (*over_path, key)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value, smap, bp, op)
+        else:
+            out[key] = value
+            smap.move(op, bp)
+    return out

@@ -1,0 +1,55 @@
+"""Typed, strict configuration models (pydantic v2, ``extra="forbid"``).
+
+One module per concern; :class:`ProjectConfig` is the root. The same models build projects
+from Python: ``Node(name="x", read=Read(...), transform=[Step(sql="...")])``.
+"""
+
+from lakestory.config.models.connections import (
+    AzureConnection,
+    Connection,
+    LocalConnection,
+    PostgresConnection,
+    S3Connection,
+    SqlConnection,
+)
+from lakestory.config.models.nodes import (
+    NodeConfig,
+    PipelineConfig,
+    ReadConfig,
+    StepConfig,
+    TransformConfig,
+    ValidationConfig,
+    WriteConfig,
+)
+from lakestory.config.models.operations import (
+    AlertConfig,
+    LineageConfig,
+    LoggingConfig,
+    RetryConfig,
+    StoryConfig,
+    SystemConfig,
+)
+from lakestory.config.models.project import ProjectConfig
+
+__all__ = [
+    "AlertConfig",
+    "AzureConnection",
+    "Connection",
+    "LineageConfig",
+    "LocalConnection",
+    "LoggingConfig",
+    "NodeConfig",
+    "PipelineConfig",
+    "PostgresConnection",
+    "ProjectConfig",
+    "ReadConfig",
+    "RetryConfig",
+    "S3Connection",
+    "SqlConnection",
+    "StepConfig",
+    "StoryConfig",
+    "SystemConfig",
+    "TransformConfig",
+    "ValidationConfig",
+    "WriteConfig",
+]

@@ -1,0 +1,159 @@
+"""Pipelines and their nodes: read → transform steps → validation → write."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from lakestory.config.models.base import NAME_PATTERN, Strict
+
+Format = Literal["csv", "parquet", "json", "delta"]
+WriteMode = Literal["overwrite", "append", "upsert", "append_once", "merge", "scd2"]
+
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+}
+
+
+def format_from_path(path: str | None) -> Format | None:
+    if not path:
+        return None
+    lowered = path.lower().rstrip("/")
+    for ext, fmt in _EXTENSIONS.items():
+        if lowered.endswith(ext):
+            return fmt
+    return None
+
+
+class ReadConfig(Strict):
+    connection: str
+    format: Format | None = None
+    path: str | None = None
+    table: str | None = None
+    query: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    column_types: dict[str, str] | None = Field(default=None, alias="schema")
+    version: int | None = None
+    timestamp: str | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> ReadConfig:
+        given = [k for k in ("path", "table", "query") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("`read` needs exactly one of `path`, `table` or `query`")
+        if self.path and self.format is None:
+            self.format = format_from_path(self.path)
+            if self.format is None:
+                raise ValueError(
+                    f"cannot tell the format of '{self.path}': add `format:` "
+                    "(csv, parquet, json or delta)"
+                )
+        return self
+
+
+class StepConfig(Strict):
+    """One transform step: exactly one of ``sql``, ``sql_file`` or ``function``."""
+
+    sql: str | None = None
+    sql_file: str | None = None
+    function: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    transformer: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepConfig:
+        kinds = [k for k in ("sql", "sql_file", "function", "transformer") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a step needs exactly one of `sql`, `sql_file` or `function` "
+                f"(found {', '.join(kinds) or 'none'})"
+            )
+        if self.params and not (self.function or self.transformer):
+            raise ValueError("`params` goes with `function` steps")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "function" if self.function else "sql" if (self.sql or self.sql_file) else "transformer"
+
+
+class TransformConfig(Strict):
+    steps: list[StepConfig] = Field(min_length=1)
+
+
+class ValidationConfig(Strict):
+    tests: list[dict[str, Any]] = Field(default_factory=list)
+    quarantine: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+
+
+class WriteConfig(Strict):
+    connection: str
+    format: Format | None = None
+    path: str | None = None
+    table: str | None = None
+    mode: WriteMode = "overwrite"
+    keys: list[str] = Field(default_factory=list)
+    partition_by: list[str] = Field(default_factory=list, alias="partitionBy")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _target(self) -> WriteConfig:
+        if bool(self.path) == bool(self.table):
+            raise ValueError("`write` needs exactly one of `path` or `table`")
+        if self.path and self.format is None:
+            self.format = format_from_path(self.path) or "delta"
+        if self.mode in ("upsert", "append_once", "scd2") and not self.keys:
+            raise ValueError(f"write mode '{self.mode}' needs `keys`")
+        return self
+
+
+class NodeConfig(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    read: ReadConfig | None = None
+    transform: TransformConfig | None = None
+    validation: ValidationConfig | None = None
+    write: WriteConfig | None = None
+    sensitive: bool | list[str] = False
+
+    _key_path: tuple[str | int, ...] = PrivateAttr(default=())
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _steps_list(cls, value: Any) -> Any:
+        return {"steps": value} if isinstance(value, list) else value
+
+    @field_validator("depends_on", "tags", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def steps(self) -> list[StepConfig]:
+        return self.transform.steps if self.transform else []
+
+
+class PipelineConfig(Strict):
+    pipeline: str = Field(pattern=NAME_PATTERN)
+    layer: str | None = None
+    description: str | None = None
+    nodes: list[NodeConfig] = Field(min_length=1)
+
+    _key_path: tuple[str | int, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PipelineConfig:
+        seen: set[str] = set()
+        for node in self.nodes:
+            if node.name in seen:
+                raise ValueError(
+                    f"node name '{node.name}' is used twice in pipeline '{self.pipeline}'"
+                )
+            seen.add(node.name)
+        return self

@@ -1,0 +1,109 @@
+"""``${...}`` substitution on parsed YAML values (never on raw text, so comments are inert).
+
+Supported forms::
+
+    ${VAR}  ${env:VAR}  ${ENV:VAR}      the environment (a .env beside the project fills gaps)
+    ${VAR:-default}                     the default when VAR is unset or empty
+    ${vars.name}                        a value from the project's ``vars:`` block
+    $${...}                             a literal ``${...}``
+
+A value that is exactly one ``${vars.x}`` keeps the variable's type (a number stays a
+number). Every value taken from the environment is reported back so the redactor can hide it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakestory.config.yamlpos import Path_, SourceMap
+from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet
+from lakestory.core.text import suggestion
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Substitution:
+    env: Mapping[str, str]
+    vars: Mapping[str, Any]
+    smap: SourceMap
+    resolved_env_values: set[str] = field(default_factory=set)
+    errors: ErrorList = field(default_factory=ErrorList)
+
+    def apply(self, value: Any, path: Path_ = ()) -> Any:
+        if isinstance(value, dict):
+            return {k: self.apply(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.apply(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            return self._string(value, path)
+        return value
+
+    def _string(self, text: str, path: Path_) -> Any:
+        whole = _TOKEN.fullmatch(text)
+        if whole and whole.group(1) is not None:
+            return self._lookup(whole.group(1).strip(), path)
+
+        def repl(m: re.Match[str]) -> str:
+            if m.group(1) is None:
+                return "${"
+            value = self._lookup(m.group(1).strip(), path)
+            return "" if value is None else str(value)
+
+        return _TOKEN.sub(repl, text)
+
+    def _lookup(self, expr: str, path: Path_) -> Any:
+        where = self.smap.where(path)
+        if expr.startswith("vars."):
+            return self._var(expr[5:], path)
+        name, default = expr, None
+        if ":-" in expr:
+            name, default = expr.split(":-", 1)
+        prefix, _, rest = name.partition(":")
+        if rest:
+            if prefix.lower() != "env":
+                self.errors.add(NotSupportedYet(
+                    f"secret reference '${{{expr}}}' is not supported yet",
+                    where=where,
+                    hint="use an environment variable for now: ${MY_SECRET}",
+                ))
+                return None
+            name = rest
+        if not _NAME.match(name):
+            self.errors.add(ConfigError(f"'${{{expr}}}' is not a valid variable reference",
+                                        where=where,
+                                        hint="use ${NAME}, ${env:NAME}, ${NAME:-default} "
+                                        "or ${vars.name}; write $${ for a literal ${"))
+            return None
+        value = self.env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is not None:
+                return default
+            self.errors.add(ConfigError(
+                f"environment variable {name} is not set (used by {where.key})",
+                where=where,
+                hint=f"export {name}=... or add it to the .env file beside the project "
+                f"file, or give a default: ${{{name}:-value}}",
+            ))
+            return None
+        if value:
+            self.resolved_env_values.add(value)
+        return value
+
+    def _var(self, dotted: str, path: Path_) -> Any:
+        current: Any = self.vars
+        for part in dotted.split("."):
+            if not isinstance(current, Mapping) or part not in current:
+                options = current.keys() if isinstance(current, Mapping) else []
+                self.errors.add(ConfigError(
+                    f"variable vars.{dotted} is not defined",
+                    where=self.smap.where(path),
+                    hint=suggestion(part, options) or "define it under `vars:` in the project",
+                ))
+                return None
+            current = current[part]
+        return current

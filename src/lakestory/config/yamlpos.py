@@ -1,0 +1,112 @@
+"""Load YAML into plain Python values while remembering where every key and value stood.
+
+``load_yaml`` returns the data and a :class:`SourceMap` that maps a key path such as
+``("pipelines", 0, "nodes", 2, "write")`` to its line and column, so that any later error
+(pydantic validation, a missing variable, an unknown node) can point into the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakestory.core.errors import ConfigError, Where
+
+Path_ = tuple[str | int, ...]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+
+
+@dataclass
+class SourceMap:
+    """Positions (1-based line, column) of keys and values, by key path."""
+
+    file: str
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_, **extra: Any) -> Where:
+        """The closest known position for ``path`` (walking up to a parent if needed)."""
+        probe = tuple(path)
+        while probe and probe not in self.positions:
+            probe = probe[:-1]
+        line, col = self.positions.get(probe, (None, None))
+        return Where(file=self.file, line=line, column=col, key=format_path(path), **extra)
+
+    def move(self, old: Path_, new: Path_) -> None:
+        """Copy the positions under ``old`` to ``new`` (used for environment overlays)."""
+        n = len(old)
+        for path, pos in list(self.positions.items()):
+            if path[:n] == old:
+                self.positions[new + path[n:]] = pos
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_yaml(path: Path) -> tuple[Any, SourceMap]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"project file not found: {path}",
+            hint="run `lakestory init NAME` to create a project, or pass the path of "
+            "your project file (default: lakestory.yaml in the current folder)",
+        ) from None
+    return load_yaml_text(text, str(path))
+
+
+def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
+    smap = SourceMap(file)
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Where(file=file, line=mark.line + 1 if mark else None,
+                      column=mark.column + 1 if mark else None)
+        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", where=where,
+                          hint="check the indentation and quoting near this line") from None
+    if root is None:
+        return {}, smap
+    return _Builder(smap).build(root, ()), smap
+
+
+class _Builder:
+    def __init__(self, smap: SourceMap) -> None:
+        self.smap = smap
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        return self.constructor.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key)
+            child = (*path, key)
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if key in out:
+                raise ConfigError(
+                    f"duplicate key '{key}'",
+                    where=Where(file=self.smap.file, line=line, column=col,
+                                key=format_path(child)),
+                    hint="a key may appear once per block; remove or merge the copies",
+                )
+            self.smap.positions[child] = (line, col)
+            out[key] = self.build(value_node, child)
+            self.smap.positions[child] = (line, col)
+        return out

@@ -1,0 +1,72 @@
+"""The Engine protocol: the only surface the runtime uses to move and change data.
+
+A *frame* is an engine's handle on a dataset (for DuckDB, a named relation); it never leaves
+the engine as Python rows. What an engine can do is declared as data in
+:class:`Capabilities`, so the planner can reject unsupported configs before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from lakestory.io.specs import Source, Target, WriteOutcome
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    name: str
+    sql_dialect: str
+    read_formats: frozenset[str]
+    write_formats: frozenset[str]
+    write_modes: frozenset[str]
+    connection_kinds: frozenset[str]
+    python_step_input: str  # what a Python step receives, for docs and messages
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+class Frame(Protocol):
+    """An engine's handle on a dataset; ``name`` is how SQL refers to it."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class Engine(Protocol):
+    capabilities: ClassVar[Capabilities]
+
+    def read(self, source: Source) -> tuple[Frame, int | None]:
+        """Open a source; returns the frame and its row count when cheaply known."""
+        ...
+
+    def sql(self, query: str) -> Frame:
+        """Run a query (in the engine's dialect) that refers to frames by name."""
+        ...
+
+    def call(self, fn: Callable[..., Any], frame: Frame, kwargs: Mapping[str, Any]) -> Frame:
+        """Run a Python step: ``fn(data, **kwargs)``; its result becomes a frame."""
+        ...
+
+    def native(self, frame: Frame) -> Any:
+        """The engine's own object for a frame (what Python steps receive)."""
+        ...
+
+    def persist(self, frame: Frame, key: str) -> Frame:
+        """Materialise a frame so other nodes can read it; ``key`` names it."""
+        ...
+
+    def release(self, frame: Frame) -> None: ...
+
+    def count(self, frame: Frame) -> int: ...
+
+    def schema(self, frame: Frame) -> list[Column]: ...
+
+    def write(self, frame: Frame, target: Target) -> WriteOutcome: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,168 @@
+"""The DuckDB engine: an in-process database per run, one cursor per worker thread.
+
+Frames are named DuckDB relations: node-local work lives in temporary views and tables of
+the worker's cursor; a node's output that other nodes read is persisted as a table of the
+shared in-memory database (spilling to a temp folder when memory runs short).
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import duckdb
+
+from lakestory.core.errors import StepError
+from lakestory.engines.base import Capabilities, Column
+from lakestory.engines.duckdb import errors, reading, writing
+from lakestory.engines.duckdb.reading import q, run
+from lakestory.io.specs import Source, Target, WriteOutcome
+
+
+@dataclass(frozen=True)
+class DuckFrame:
+    name: str
+    table: bool = False  # a real table (vs a temporary view)
+
+
+_ids = itertools.count(1)
+
+
+class DuckDBEngine:
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        name="duckdb",
+        sql_dialect="duckdb",
+        read_formats=frozenset({"csv", "json", "parquet", "delta"}),
+        write_formats=frozenset({"csv", "json", "parquet", "delta"}),
+        write_modes=frozenset({"overwrite", "append"}),
+        connection_kinds=frozenset({"local"}),
+        python_step_input="duckdb.DuckDBPyRelation",
+    )
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self._tmp = tempfile.mkdtemp(prefix="lakestory-duckdb-")
+        self._db = duckdb.connect(":memory:")
+        settings = {
+            "TimeZone": "UTC",
+            "default_null_order": "nulls_first_on_asc_last_on_desc",  # Spark's null order
+            "temp_directory": self._tmp,
+        }
+        if threads:
+            settings["threads"] = str(threads)
+        if memory_limit:
+            settings["memory_limit"] = memory_limit
+        for key, value in settings.items():
+            run(self._db, f"SET {key} = {reading.lit(value)}")
+        self._local = threading.local()
+        self._keep_alive: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- the Engine protocol -------------------------------------------------------------
+
+    def read(self, source: Source) -> tuple[DuckFrame, int | None]:
+        cur = self._cursor()
+        name = self._name("read")
+        fmt = source.format
+        if fmt == "csv":
+            declared = {k: _duck_type(v) for k, v in (source.column_types or {}).items()}
+            reading.read_csv(cur, source, name, declared)
+            return DuckFrame(name, table=True), self.count(DuckFrame(name))
+        if fmt == "json":
+            reading.read_json(cur, source, name)
+            return DuckFrame(name, table=True), self.count(DuckFrame(name))
+        if fmt == "parquet":
+            return DuckFrame(name), reading.read_parquet(cur, source, name)
+        with self._lock:
+            rows = reading.read_delta(cur, source, name, self._keep_alive)
+        return DuckFrame(name), rows
+
+    def sql(self, query: str) -> DuckFrame:
+        name = self._name("step")
+        try:
+            self._cursor().execute(f"CREATE TEMP VIEW {q(name)} AS {query}")
+        except duckdb.Error as exc:
+            raise errors.sql_error(exc) from None
+        return DuckFrame(name)
+
+    def native(self, frame: DuckFrame) -> duckdb.DuckDBPyRelation:
+        return self._cursor().table(frame.name)
+
+    def call(self, fn: Callable[..., Any], frame: DuckFrame,
+             kwargs: Mapping[str, Any]) -> DuckFrame:
+        result = fn(self.native(frame), **kwargs)
+        name = self._name("py")
+        cur = self._cursor()
+        if isinstance(result, duckdb.DuckDBPyRelation):
+            try:
+                result.create_view(name, replace=True)
+                cur.table(name)
+            except duckdb.Error:
+                # a relation from another connection: bring its rows over through Arrow
+                result = result.to_arrow_table()
+        if not isinstance(result, duckdb.DuckDBPyRelation):
+            if result is None or not hasattr(result, "__arrow_c_stream__") and not _is_frame(
+                    result):
+                raise StepError(
+                    f"the function returned {type(result).__name__}, not data",
+                    hint="return a DuckDB relation, a pyarrow Table or RecordBatchReader, "
+                    "or a pandas/polars DataFrame")
+            with self._lock:
+                self._keep_alive[name] = result
+            cur.register(name, result)
+        return DuckFrame(name)
+
+    def persist(self, frame: DuckFrame, key: str) -> DuckFrame:
+        name = f"ls_out_{key}"
+        self._cursor().execute(
+            f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM {q(frame.name)}")
+        return DuckFrame(name, table=True)
+
+    def release(self, frame: DuckFrame) -> None:
+        kind = "TABLE" if frame.table else "VIEW"
+        cur = self._cursor()
+        run(cur, f"DROP {kind} IF EXISTS {q(frame.name)}")
+        with self._lock:
+            if self._keep_alive.pop(frame.name, None) is not None:
+                cur.unregister(frame.name)
+
+    def count(self, frame: DuckFrame) -> int:
+        row = run(self._cursor(), f"SELECT count(*) FROM {q(frame.name)}")[0]
+        return int(row[0]) if row else 0
+
+    def schema(self, frame: DuckFrame) -> list[Column]:
+        rel = self._cursor().table(frame.name)
+        return [Column(c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+
+    def write(self, frame: DuckFrame, target: Target) -> WriteOutcome:
+        return writing.write(self._cursor(), frame.name, target)
+
+    def close(self) -> None:
+        self._db.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._db.cursor()
+        return cur
+
+    @staticmethod
+    def _name(kind: str) -> str:
+        return f"ls_{kind}_{next(_ids)}"
+
+
+def _duck_type(spark_type: str) -> str:
+    from sqlglot import exp
+
+    return exp.DataType.build(spark_type, dialect="spark").sql(dialect="duckdb")
+
+
+def _is_frame(obj: Any) -> bool:
+    return type(obj).__module__.split(".")[0] in ("pandas", "polars")

@@ -1,0 +1,1 @@
+"""Connections (where data lives) and formats (how it is encoded)."""

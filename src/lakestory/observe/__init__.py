@@ -1,0 +1,1 @@
+"""Observers of the run: logs (and, later, lineage and metrics)."""

@@ -1,0 +1,86 @@
+"""Logging setup and the log observer: human lines by default, JSON lines on request.
+
+``logging.structured: true`` or ``LAKESTORY_LOG_FORMAT=json`` (the variable wins) switches
+to one JSON object per line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from lakestory.config.models import LoggingConfig
+from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+
+log = logging.getLogger("lakestory.run")
+_FIELDS = ("event", "run_id", "project", "pipeline", "node", "status", "duration_s",
+           "rows_read", "rows_written", "error")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in _FIELDS:
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure(cfg: LoggingConfig) -> None:
+    structured = cfg.structured
+    env = os.environ.get("LAKESTORY_LOG_FORMAT", "").lower()
+    if env:
+        structured = env == "json"
+    root = logging.getLogger("lakestory")
+    for h in list(root.handlers):
+        if getattr(h, "_lakestory", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._lakestory = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if structured else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(cfg.level)
+    root.propagate = False
+
+
+class LogObserver:
+    """Writes one log line per run and node event."""
+
+    def __init__(self) -> None:
+        self.run_id = ""
+        self.project = ""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_id, self.project = event.result.run_id, event.result.project
+            log.info("run started", extra=self._extra(event="run_started"))
+        elif isinstance(event, NodeStarted):
+            r = event.record
+            log.debug("node started", extra=self._extra(event="node_started",
+                                                        pipeline=r.pipeline, node=r.node))
+        elif isinstance(event, NodeFinished):
+            r = event.record
+            level = logging.ERROR if r.status == "failed" else logging.INFO
+            log.log(level, f"node {r.key} {r.status}", extra=self._extra(
+                event="node_finished", pipeline=r.pipeline, node=r.node, status=r.status,
+                duration_s=r.duration, rows_read=r.rows_read, rows_written=r.rows_written,
+                error=(r.error or {}).get("message")))
+        elif isinstance(event, RunFinished):
+            res = event.result
+            log.info(f"run {res.status}", extra=self._extra(
+                event="run_finished", status=res.status, duration_s=res.duration))
+
+    def _extra(self, **fields: Any) -> dict[str, Any]:
+        return {"run_id": self.run_id, "project": self.project, **fields}

@@ -1,0 +1,197 @@
+"""The plan: which nodes run, in what order, reading and writing what, with which mode.
+
+Planning has no side effects and needs no connection to be reachable. It rejects, before
+anything runs, configs that ask for behaviour this version or the chosen engine lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakestory import engines
+from lakestory.config.errors import not_supported
+from lakestory.config.loader import LoadedConfig
+from lakestory.core.errors import ErrorList, NotSupportedYet, UsageError
+from lakestory.core.text import suggestion
+from lakestory.engines.base import Capabilities
+from lakestory.io.specs import Source, Target
+from lakestory.runtime.graph import Graph, ResolvedNode
+from lakestory.writes import strategy
+
+
+@dataclass
+class PlannedNode:
+    node: ResolvedNode
+    reason: str  # why it runs
+    from_tables: dict[str, Source] = field(default_factory=dict)  # upstream read from disk
+    consumers: list[str] = field(default_factory=list)  # planned nodes reading its output
+
+    @property
+    def key(self) -> str:
+        return self.node.key
+
+    def to_dict(self) -> dict[str, Any]:
+        n = self.node
+        return {
+            "node": n.key, "pipeline": n.pipeline, "reason": self.reason,
+            "depends_on": sorted(n.data_deps | n.order_deps),
+            "reads": [_source(n.source)] if n.source else [],
+            "reads_tables_of": {k: _source(s) for k, s in self.from_tables.items()},
+            "steps": [{"kind": s.kind, "text": s.text} for s in n.steps],
+            "write": _target(n.target) if n.target else None,
+        }
+
+
+@dataclass
+class Plan:
+    project: str
+    env: str | None
+    engine: str
+    on_error: str
+    nodes: list[PlannedNode]
+
+    def node(self, key: str) -> PlannedNode:
+        return next(p for p in self.nodes if p.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "env": self.env, "engine": self.engine,
+                "on_error": self.on_error, "nodes": [p.to_dict() for p in self.nodes]}
+
+
+def _source(s: Source) -> dict[str, Any]:
+    return {"location": s.location.display(), "uri": s.location.uri, "format": s.format,
+            **({"version": s.version} if s.version is not None else {})}
+
+
+def _target(t: Target) -> dict[str, Any]:
+    st = strategy(t.mode)
+    return {"location": t.location.display(), "uri": t.location.uri, "format": t.format,
+            "mode": t.mode, "effect": st.summary if st else "",
+            "partition_by": list(t.partition_by)}
+
+
+def select(graph: Graph, pipelines: Sequence[str] = (), nodes: Sequence[str] = (),
+           tags: Sequence[str] = ()) -> dict[str, str]:
+    """Selected node keys → reason. No selector selects everything."""
+    keys = list(graph.nodes)
+    known_pipelines = {n.pipeline for n in graph.nodes.values()}
+    for p in pipelines:
+        if p not in known_pipelines:
+            raise UsageError(f"unknown pipeline '{p}'",
+                             hint=suggestion(p, known_pipelines) or
+                             f"pipelines: {', '.join(sorted(known_pipelines))}")
+    if pipelines:
+        keys = [k for k in keys if graph.nodes[k].pipeline in pipelines]
+    if not nodes and not tags:
+        return {k: "selected" for k in keys}
+    chosen: set[str] = set()
+    for spec in nodes:
+        up, down, name = spec.startswith("+"), spec.endswith("+"), spec.strip("+")
+        key = _find(graph, name)
+        chosen.add(key)
+        if up:
+            chosen |= graph.dag.closure([key], upstream=True)
+        if down:
+            chosen |= graph.dag.closure([key], upstream=False)
+    for tag in tags:
+        chosen |= {k for k in keys if tag in graph.nodes[k].config.tags}
+    if pipelines:
+        chosen &= set(keys)
+    if not chosen:
+        raise UsageError("the selection matches no node")
+    return {k: "selected" for k in graph.dag.order() if k in chosen}
+
+
+def _find(graph: Graph, name: str) -> str:
+    if name in graph.nodes:
+        return name
+    found = [k for k, n in graph.nodes.items() if n.name == name]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(f"node '{name}' is ambiguous: {', '.join(found)}",
+                         hint="select it as pipeline.node")
+    raise UsageError(f"unknown node '{name}'",
+                     hint=suggestion(name, [*graph.nodes, *(n.name for n in graph.nodes.values())]))
+
+
+def build_plan(loaded: LoadedConfig, graph: Graph, selected: dict[str, str],
+               on_error: str | None = None) -> Plan:
+    chosen = dict(selected)
+    planned: dict[str, PlannedNode] = {}
+    todo = list(chosen)
+    while todo:  # pull in unpersisted upstream nodes the selection needs
+        key = todo.pop(0)
+        if key in planned:
+            continue
+        pn = planned[key] = PlannedNode(graph.nodes[key], chosen[key])
+        for dep in sorted(pn.node.data_deps):
+            if dep in chosen:
+                continue
+            up = graph.nodes[dep]
+            if up.target is not None:
+                pn.from_tables[dep] = Source(up.target.location, up.target.format)
+            else:
+                chosen[dep] = f"needed by {key} (its output is not written)"
+                todo.append(dep)
+    order = [k for k in graph.dag.order() if k in planned]
+    for key in order:
+        for dep in planned[key].node.data_deps:
+            if dep in planned and dep not in planned[key].from_tables:
+                planned[dep].consumers.append(key)
+    cfg = loaded.config
+    plan = Plan(cfg.project, loaded.env_name, cfg.engine, on_error or cfg.on_error,
+                [planned[k] for k in order])
+    check_supported(loaded, plan).raise_if_any()
+    return plan
+
+
+def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList:
+    """Everything the config asks for that this version or engine cannot do yet."""
+    found = ErrorList()
+    cfg, smap = loaded.config, loaded.source
+    for key, feature in (("story", "run stories"), ("system", "the system catalog"),
+                         ("retry", "retries"), ("lineage", "OpenLineage events")):
+        if getattr(cfg, key) is not None:
+            found.add(not_supported(key, feature, smap.where((key,))))
+    if cfg.alerts:
+        found.add(not_supported("alerts", "alerts", smap.where(("alerts",))))
+    try:
+        caps = engines.capabilities(cfg.engine)
+    except NotSupportedYet as exc:
+        found.add(exc.located(**smap.where(("engine",)).to_dict()))
+        return found
+    if plan is not None:
+        for pn in plan.nodes:
+            _check_node(pn.node, caps, found)
+    return found
+
+
+def _check_node(n: ResolvedNode, caps: Capabilities, found: ErrorList) -> None:
+    if n.config.validation and (n.config.validation.tests or n.config.validation.gate):
+        found.add(not_supported("validation", "data-quality checks", n.where))
+    for spec, section in ((n.source, "read"), (n.target, "write")):
+        if spec is None:
+            continue
+        kind = spec.location.kind
+        if kind not in caps.connection_kinds:
+            found.add(NotSupportedYet(
+                f"{section}: connection type '{kind}' is not supported yet by the "
+                f"{caps.name} engine", where=n.where,
+                hint=f"supported here: {', '.join(sorted(caps.connection_kinds))}"))
+        formats = caps.read_formats if section == "read" else caps.write_formats
+        if spec.format not in formats:
+            found.add(NotSupportedYet(f"{section}: format '{spec.format}' is not supported yet",
+                                      where=n.where))
+    if n.config.read and n.config.read.timestamp:
+        found.add(not_supported("read.timestamp", "time travel by timestamp", n.where))
+    if n.target is not None:
+        if n.target.mode not in caps.write_modes or strategy(n.target.mode) is None:
+            found.add(NotSupportedYet(
+                f"write mode '{n.target.mode}' is not supported yet",
+                where=n.where, hint=f"supported modes: {', '.join(sorted(caps.write_modes))}"))
+        elif n.target.keys:
+            found.add(not_supported("write.keys", f"idempotent {n.target.mode} by keys",
+                                    n.where))

@@ -1,0 +1,79 @@
+"""What a run produced: one :class:`NodeRecord` per node and a :class:`RunResult`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class NodeRecord:
+    key: str
+    pipeline: str
+    node: str
+    status: str = "pending"  # pending | running | success | failed | skipped
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    rows_read: int | None = None
+    rows_out: int | None = None
+    rows_written: int | None = None
+    schema: list[dict[str, str]] = field(default_factory=list)
+    sql: list[str] = field(default_factory=list)  # SQL steps as written
+    target: str | None = None
+    write_mode: str | None = None
+    table_version: int | None = None
+    error: dict[str, Any] | None = None
+    skipped_because: str | None = None
+    attempts: int = 0
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k in ("started_at", "ended_at"):
+            out[k] = out[k].isoformat() if out[k] else None
+        out["duration_s"] = self.duration
+        return out
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    project: str
+    env: str | None
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "running"  # success | failed
+    nodes: list[NodeRecord] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    @property
+    def failed(self) -> list[NodeRecord]:
+        return [r for r in self.nodes if r.status == "failed"]
+
+    @property
+    def duration(self) -> float | None:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+
+    def record(self, name: str) -> NodeRecord:
+        """The record of a node, by ``pipeline.node`` or by a unique bare name."""
+        matches = [r for r in self.nodes if name in (r.key, r.node)]
+        if len(matches) != 1:
+            raise KeyError(f"no single node named {name!r} in this run")
+        return matches[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "project": self.project, "env": self.env,
+            "status": self.status, "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_s": self.duration, "nodes": [r.to_dict() for r in self.nodes],
+        }

@@ -1,0 +1,1 @@
+"""Transform steps: SQL front end and step implementations."""

@@ -1,0 +1,397 @@
+"""Spark SQL front end: parse a SQL step, find the tables it reads, emit it for an engine.
+
+Users write SQL steps in Spark SQL (Spark 3.5, ``spark.sql.ansi.enabled=false``). On DuckDB
+the step is transpiled with sqlglot, and a few rewrites (``_FIXES``) close the gaps where
+sqlglot's output would answer differently from Spark. The DuckDB engine runs with
+``SET TimeZone='UTC'`` and ``SET default_null_order='nulls_first_on_asc_last_on_desc'``;
+under those settings timestamps and NULL ordering match Spark without rewriting. Spark's
+TIMESTAMP is an instant, so it maps to DuckDB's TIMESTAMPTZ throughout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from lakestory.core.errors import SqlError, Where
+from lakestory.core.text import suggestion
+
+_SPARK = Dialect.get_or_raise("spark")
+_INTEGRAL = (exp.DType.TINYINT, exp.DType.SMALLINT, exp.DType.INT, exp.DType.BIGINT)
+_KEYWORDS = (
+    "SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "JOIN", "LEFT", "RIGHT", "INNER",
+    "OUTER", "UNION", "LIMIT", "WITH", "CASE", "WHEN", "THEN", "ELSE", "DISTINCT", "PARTITION",
+)  # fmt: skip
+_OPENERS = {"'": "string", '"': "string", "`": "quoted identifier", "/*": "comment"}
+# Comments, complete strings (Spark strings take backslash escapes) and identifiers, else a
+# lone opener: the first lone opener is where the tokenizer ran off the end of the text.
+_LEXEMES = re.compile(
+    r"--[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`|/\*|['\"`]", re.S
+)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table the query reads, as written, with its 1-based position in the SQL text."""
+
+    name: str
+    qualifier: str | None  # the database part of ``silver.orders`` ("cat.db" with a catalog)
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class ParsedSql:
+    """One parsed Spark SQL query and the tables it reads (CTE names excluded)."""
+
+    text: str
+    expression: exp.Expression
+    table_refs: tuple[TableRef, ...]
+
+
+def parse_spark_sql(text: str) -> ParsedSql:
+    """Parse one Spark SQL SELECT query (it may start with WITH).
+
+    Raises :class:`SqlError` located at the 1-based line and column of the problem, with an
+    excerpt of the SQL and a caret under that column as ``detail``.
+    """
+    tokens = _tokenize(text)
+    statements = _parse(text, tokens)
+    if not statements:
+        raise SqlError("SQL is empty", where=Where(line=1, column=1), hint="write a SELECT query")
+    if len(statements) > 1:
+        raise _located(
+            f"SQL holds {len(statements)} statements; a SQL step is one query",
+            text,
+            _second_statement_offset(tokens),
+            hint="split the statements into separate steps",
+        )
+    statement = statements[0]
+    if not isinstance(statement, exp.Query) or not isinstance(statement, exp.Expression):
+        kind = statement.key.upper()
+        raise _located(f"a SQL step must be a SELECT query, not {kind}", text, tokens[0].start)
+    return ParsedSql(text, statement, _table_refs(statement, text))
+
+
+def _tokenize(text: str) -> list[Token]:
+    try:
+        return _SPARK.tokenize(text)
+    except TokenError as error:
+        offset, what = _unterminated(text)
+        raise _located(f"SQL syntax error: {what}", text, offset) from error
+
+
+def _parse(text: str, tokens: list[Token]) -> list[exp.Expr]:
+    # With the whole text as context, an error's start_context is exactly text[:offset].
+    parser = _SPARK.parser(error_message_context=len(text))
+    try:
+        parsed = parser.parse(tokens, text)
+    except ParseError as error:
+        info = error.errors[0] if error.errors else {}
+        offset = len(info.get("start_context") or "")
+        description = info.get("description") or str(error)
+        hint = _keyword_hint(text, offset)
+        raise _located(f"SQL syntax error: {description}", text, offset, hint=hint) from error
+    return [statement for statement in parsed if statement is not None]
+
+
+def _unterminated(text: str) -> tuple[int, str]:
+    """Where the string, quoted identifier or comment that never ends starts (best effort)."""
+    for match in _LEXEMES.finditer(text):
+        if match.group() in _OPENERS:  # only an opener that found no closer matches alone
+            return match.start(), f"unterminated {_OPENERS[match.group()]}"
+    return max(len(text) - 1, 0), "unreadable SQL"
+
+
+def _keyword_hint(text: str, offset: int) -> str | None:
+    """``did you mean 'FROM'?`` for a misspelt keyword just before the error or at the start."""
+    words = re.findall(r"[A-Za-z_]+", text[:offset])
+    for word in (words[-1:] + words[:1]) if words else []:
+        if len(word) >= 3 and word.upper() not in _KEYWORDS:
+            hint = suggestion(word.upper(), _KEYWORDS)
+            if hint:
+                return hint
+    return None
+
+
+def _second_statement_offset(tokens: list[Token]) -> int:
+    seen = ended = False
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            ended = seen
+        elif ended:
+            return token.start
+        else:
+            seen = True
+    return 0
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _located(what: str, text: str, offset: int, hint: str | None = None) -> SqlError:
+    line, column = _position(text, offset)
+    return SqlError(
+        what, where=Where(line=line, column=column), hint=hint, detail=_excerpt(text, line, column)
+    )
+
+
+def _excerpt(text: str, line: int, column: int) -> str:
+    """Up to two lines before ``line``, the line itself, and a caret under ``column``."""
+    lines = text.split("\n")
+    width = len(str(line))
+    shown = [f"{n:>{width}} | {lines[n - 1]}" for n in range(max(1, line - 2), line + 1)]
+    pad = "".join("\t" if c == "\t" else " " for c in lines[line - 1][: column - 1])
+    return "\n".join([*shown, f"{' ' * width} | {pad}^"])
+
+
+def _table_refs(expression: exp.Expression, text: str) -> tuple[TableRef, ...]:
+    refs: dict[tuple[str | None, str], TableRef] = {}
+    for table in sorted(_external_tables(expression), key=_offset):
+        line, column = _position(text, _offset(table)) if _offset(table) < len(text) else (1, 1)
+        ref = TableRef(table.name, _qualifier(table), line, column)
+        refs.setdefault(_key(ref.qualifier, ref.name), ref)
+    return tuple(refs.values())
+
+
+def _external_tables(expression: exp.Expression) -> Iterator[exp.Table]:
+    """Tables read from outside the query: named tables that are not CTE references."""
+    for table in expression.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier) and not _is_cte_ref(table):
+            yield table
+
+
+def _is_cte_ref(table: exp.Table) -> bool:
+    """Whether an unqualified name resolves to a CTE visible where it is used.
+
+    A CTE body sees only the CTEs defined before it, as in Spark, so
+    ``WITH orders AS (SELECT * FROM orders)`` reads the table ``orders``.
+    """
+    if table.args.get("db"):
+        return False
+    name = table.name.lower()
+    child: exp.Expr = table
+    node = table.parent
+    while node is not None:
+        visible: list[exp.CTE] = []
+        if isinstance(node, exp.With) and isinstance(child, exp.CTE):
+            visible = node.expressions[: child.index or 0]
+        elif isinstance(node, exp.Query) and child is not node.args.get("with_"):
+            visible = node.ctes
+        if any(cte.alias_or_name.lower() == name for cte in visible):
+            return True
+        child, node = node, node.parent
+    return False
+
+
+def _offset(table: exp.Table) -> int:
+    start = table.parts[0].meta.get("start")
+    return start if isinstance(start, int) else 1 << 30
+
+
+def _qualifier(node: exp.Table | exp.Column) -> str | None:
+    return ".".join(part for part in (node.catalog, node.db) if part) or None
+
+
+def _key(qualifier: str | None, name: str) -> tuple[str | None, str]:
+    return (qualifier.lower() if qualifier else None, name.lower())
+
+
+def to_dialect(
+    parsed: ParsedSql, tables: Mapping[tuple[str | None, str], str], dialect: str = "duckdb"
+) -> str:
+    """SQL text for ``dialect`` with table references swapped for physical names.
+
+    Each reference whose ``(qualifier, name)`` is in ``tables`` (case-insensitive) becomes the
+    quoted physical name, aliased to the name as written when it had no alias, so
+    ``orders.id`` keeps resolving. Other references and CTE names are left alone. For DuckDB
+    the Spark-semantics rewrites are applied too.
+    """
+    expression = parsed.expression.copy()
+    _replace_tables(expression, {_key(q, n): physical for (q, n), physical in tables.items()})
+    if dialect == "duckdb":
+        _apply_fixes(expression)
+    return expression.sql(dialect=dialect)
+
+
+def _replace_tables(expression: exp.Expression, lookup: dict[tuple[str | None, str], str]) -> None:
+    qualified: set[tuple[str | None, str]] = set()
+    for table in list(_external_tables(expression)):
+        key = _key(_qualifier(table), table.name)
+        if key not in lookup:
+            continue
+        if not table.alias:
+            table.set("alias", exp.TableAlias(this=table.this.copy()))
+        table.set("this", exp.to_identifier(lookup[key], quoted=True))
+        table.set("db", None)
+        table.set("catalog", None)
+        if key[0] is not None:
+            qualified.add(key)
+    # Spark accepts silver.orders.id; once orders is an alias, the column is orders.id.
+    for column in expression.find_all(exp.Column):
+        if column.args.get("db") and _key(_qualifier(column), column.table) in qualified:
+            column.set("db", None)
+            column.set("catalog", None)
+
+
+def _apply_fixes(root: exp.Expression) -> None:
+    """Rewrite nodes bottom-up (children first), so nested calls are all fixed."""
+    for node in reversed(list(root.walk())):
+        fix = _FIXES.get(type(node))
+        if fix is None:
+            continue
+        parent, key, index = node.parent, node.arg_key, node.index
+        new = fix(node)
+        if new is not node and parent is not None and key is not None:
+            parent.set(key, new, index)
+
+
+def _is_integral(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Neg):
+        node = node.this
+    if isinstance(node, exp.Literal):
+        return node.is_int
+    return isinstance(node, exp.Cast) and node.to.this in _INTEGRAL
+
+
+def _as_date(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE:
+        return node
+    return exp.TryCast(this=node, to=exp.DataType.build("DATE"))
+
+
+def _as_int(node: exp.Expression) -> exp.Expression:
+    return node if _is_integral(node) else exp.TryCast(this=node, to=exp.DataType.build("INT"))
+
+
+def _fix_cast(node: exp.Cast) -> exp.Expression:
+    target = node.to.this
+    if target in _INTEGRAL and not _is_integral(node.this):
+        # Spark truncates toward zero ('3.7', 3.7 and 3.7D all cast to 3); DuckDB rounds (4).
+        # DECIMAL(38, 18) holds every BIGINT exactly; out-of-range input gives NULL.
+        exact = exp.TryCast(this=node.this, to=exp.DataType.build("DECIMAL(38, 18)"))
+        return exp.TryCast(this=exp.Trunc(this=exact), to=node.to)
+    if type(node) is exp.Cast and target == exp.DType.TIMESTAMP:
+        # sqlglot reads to_timestamp(s) as CAST(s AS TIMESTAMP): make it NULL on bad input
+        # and an instant, like every other Spark TIMESTAMP.
+        return exp.TryCast(this=node.this, to=exp.DataType.build("TIMESTAMPTZ"))
+    return node
+
+
+def _fix_to_date(node: exp.TsOrDsToDate) -> exp.Expression:
+    # sqlglot drops a format equal to its default ('yyyy-MM-dd') and casts instead, which also
+    # accepts other layouts; parse with the format as written. Bad input is NULL in Spark.
+    if node.args.get("format"):
+        return exp.StrToDate(this=node.this, format=node.args["format"], safe=True)
+    node.set("safe", True)
+    return node
+
+
+def _fix_to_timestamp(node: exp.StrToTime) -> exp.Expression:
+    node.set("safe", True)  # TRY_STRPTIME: NULL, not an error, for unparsable input
+    node.set("target_type", exp.DataType.build("TIMESTAMPTZ"))
+    return node
+
+
+def _fix_unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
+    # Spark gives whole seconds as BIGINT and NULL for unparsable input.
+    moment: exp.Expression = node.this
+    if not isinstance(moment, exp.CurrentTimestamp):
+        moment = exp.StrToTime(this=moment, format=node.args.get("format"), safe=True)
+    epoch = exp.Anonymous(this="EPOCH", expressions=[moment])
+    return exp.cast(exp.Floor(this=epoch), "BIGINT")
+
+
+def _fix_date_add(node: exp.TsOrDsAdd) -> exp.Expression:
+    # date_add/date_sub return DATE in Spark; DATE + INTERVAL is a TIMESTAMP in DuckDB.
+    unit = node.args.get("unit")
+    if unit is not None and unit.name.upper() != "DAY":
+        return node
+    return exp.Paren(this=exp.Add(this=_as_date(node.this), expression=_as_int(node.expression)))
+
+
+def _fix_add_months(node: exp.AddMonths) -> exp.Expression:
+    # DATE + INTERVAL is a TIMESTAMP in DuckDB; Spark's add_months returns DATE.
+    months = exp.Anonymous(this="TO_MONTHS", expressions=[_as_int(node.expression)])
+    return exp.cast(exp.Add(this=_as_date(node.this), expression=months), "DATE")
+
+
+def _fix_last_day(node: exp.LastDay) -> exp.Expression:
+    node.set("this", _as_date(node.this))  # Spark accepts date strings
+    return node
+
+
+def _fix_day_of_week(node: exp.DayOfWeek) -> exp.Expression:
+    # Spark dayofweek: 1 = Sunday .. 7 = Saturday; DuckDB's starts at 0.
+    return exp.Paren(this=exp.Add(this=node, expression=exp.Literal.number(1)))
+
+
+def _nonzero(node: exp.Expression) -> exp.Expression:
+    return exp.Nullif(this=node, expression=exp.Literal.number(0))
+
+
+def _fix_mod(node: exp.Mod) -> exp.Expression:
+    node.set("expression", _nonzero(node.expression))  # Spark: x % 0 is NULL; DuckDB raises
+    return node
+
+
+def _fix_int_div(node: exp.IntDiv) -> exp.Expression:
+    # Spark `a div b` truncates toward zero to a BIGINT, NULL when b = 0. DuckDB's `//` does
+    # that only for integers (on decimals it is plain division), so compute (a - a % b) // b:
+    # an exact multiple for every numeric type, rounded to drop floating-point noise.
+    a, b = node.this, _nonzero(node.expression)
+    a = exp.Paren(this=a) if isinstance(a, exp.Binary) else a
+    multiple = exp.Sub(this=a, expression=exp.Mod(this=a.copy(), expression=b.copy()))
+    whole = exp.IntDiv(this=exp.Paren(this=multiple), expression=b)
+    return exp.cast(exp.Round(this=whole), "BIGINT")
+
+
+def _fix_substring(node: exp.Substring) -> exp.Expression:
+    # Spark: start 0 means 1 and a negative length gives ''; sqlglot's DuckDB output does
+    # that when the node is flagged zero_start.
+    node.set("zero_start", True)
+    return node
+
+
+def _fix_size(node: exp.ArraySize) -> exp.Expression:
+    # size(NULL) is -1 in Spark unless ANSI mode (spark.sql.legacy.sizeOfNull=true).
+    return exp.Coalesce(this=node, expressions=[exp.Literal.number(-1)])
+
+
+def _fix_anonymous(node: exp.Anonymous) -> exp.Expression:
+    name = node.name.upper()
+    if name == "RAISE_ERROR":
+        return exp.Anonymous(this="ERROR", expressions=node.expressions)
+    if name == "WEEKDAY" and len(node.expressions) == 1:
+        # Spark weekday: 0 = Monday .. 6 = Sunday; DuckDB's WEEKDAY starts at Sunday.
+        isodow = exp.Anonymous(this="ISODOW", expressions=[_as_date(node.expressions[0])])
+        return exp.Paren(this=exp.Sub(this=isodow, expression=exp.Literal.number(1)))
+    return node
+
+
+_FIXES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
+    exp.Cast: _fix_cast,
+    exp.TryCast: _fix_cast,
+    exp.TsOrDsToDate: _fix_to_date,
+    exp.StrToTime: _fix_to_timestamp,
+    exp.StrToUnix: _fix_unix_timestamp,
+    exp.TsOrDsAdd: _fix_date_add,
+    exp.AddMonths: _fix_add_months,
+    exp.LastDay: _fix_last_day,
+    exp.DayOfWeek: _fix_day_of_week,
+    exp.Mod: _fix_mod,
+    exp.IntDiv: _fix_int_div,
+    exp.Substring: _fix_substring,
+    exp.ArraySize: _fix_size,
+    exp.Anonymous: _fix_anonymous,
+}
