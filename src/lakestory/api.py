@@ -28,6 +28,7 @@ from lakestory.runtime.graph import Graph, build_graph
 from lakestory.runtime.plan import Plan, build_plan, check_supported, select
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.runtime.runner import Runner
+from lakestory.transforms.sqlcache import SqlCache
 
 __all__ = ["NodeRecord", "Plan", "Project", "RunResult"]
 
@@ -40,6 +41,7 @@ class Project:
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
         self._graph: Graph | None = None
+        self.sql_cache = SqlCache(self.loaded.root_dir / ".lakestory" / "cache" / "sql.json")
         root_str = str(self.loaded.root_dir)
         if root_str not in sys.path:  # user modules for `function:` steps live beside the file
             sys.path.insert(0, root_str)
@@ -56,7 +58,7 @@ class Project:
     @property
     def graph(self) -> Graph:
         if self._graph is None:
-            self._graph = build_graph(self.loaded)
+            self._graph = build_graph(self.loaded, self.sql_cache)
         return self._graph
 
     def validate(self) -> list[ConfigError]:
@@ -82,6 +84,7 @@ class Project:
         engine = create_engine(self.config.engine, **engine_options)
         try:
             workers = max_workers or self.config.max_workers
-            return Runner(plan, engine, bus, workers).run()
+            return Runner(plan, engine, bus, workers, self.sql_cache).run()
         finally:
             engine.close()
+            self.sql_cache.save()

@@ -149,7 +149,7 @@ def schema() -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from lakestory import __version__
+        from lakestory._version import __version__
 
         typer.echo(f"lakestory {__version__}")
         raise typer.Exit()

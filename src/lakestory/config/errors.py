@@ -9,7 +9,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from lakestory import __version__
+from lakestory._version import __version__
 from lakestory.config.yamlpos import Path_, SourceMap
 from lakestory.core.errors import ConfigError, NotSupportedYet
 from lakestory.core.text import suggestion

@@ -1,5 +1,6 @@
 """Engines run the data work. One narrow protocol (:mod:`lakestory.engines.base`), one
-implementation per engine, each imported lazily so its library is loaded only when used."""
+implementation per engine. Capabilities are plain data declared here, so planning and
+validation never import an engine's library; the engine itself is imported only to run."""
 
 from __future__ import annotations
 
@@ -9,28 +10,36 @@ from typing import Any
 from lakestory.core.errors import NotSupportedYet
 from lakestory.engines.base import Capabilities, Engine
 
-_ENGINES: dict[str, str] = {
-    "duckdb": "lakestory.engines.duckdb.engine:DuckDBEngine",
+_ALL_FORMATS = frozenset({"csv", "json", "parquet", "delta"})
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "duckdb": Capabilities(
+        name="duckdb",
+        sql_dialect="duckdb",
+        read_formats=_ALL_FORMATS,
+        write_formats=_ALL_FORMATS,
+        write_modes=frozenset({"overwrite", "append"}),
+        connection_kinds=frozenset({"local"}),
+        python_step_input="duckdb.DuckDBPyRelation",
+    ),
 }
 
+_IMPLEMENTATIONS = {"duckdb": "lakestory.engines.duckdb.engine:DuckDBEngine"}
 _EXTRAS = {"polars": "polars", "pandas": "pandas", "spark": "spark"}
 
 
 def capabilities(name: str) -> Capabilities:
-    return _engine_class(name).capabilities
-
-
-def create_engine(name: str, **options: Any) -> Engine:
-    engine: Engine = _engine_class(name)(**options)
-    return engine
-
-
-def _engine_class(name: str) -> Any:
-    if name not in _ENGINES:
+    if name not in CAPABILITIES:
         raise NotSupportedYet(
             f"engine '{name}' is not supported yet in this version",
             hint="use `engine: duckdb` (the default); "
             f"the {name} engine will need `pip install \"lakestory[{_EXTRAS.get(name, name)}]\"`",
         )
-    module, _, attr = _ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return CAPABILITIES[name]
+
+
+def create_engine(name: str, **options: Any) -> Engine:
+    capabilities(name)
+    module, _, attr = _IMPLEMENTATIONS[name].partition(":")
+    engine: Engine = getattr(importlib.import_module(module), attr)(**options)
+    return engine

@@ -41,15 +41,19 @@ class Frame(Protocol):
 class Engine(Protocol):
     capabilities: ClassVar[Capabilities]
 
-    def read(self, source: Source) -> tuple[Frame, int | None]:
+    # ``name`` arguments are chosen by the runtime: unique in the run and stable across
+    # runs (``silver.orders:step0``), so translated SQL that refers to them can be cached.
+
+    def read(self, source: Source, name: str) -> tuple[Frame, int | None]:
         """Open a source; returns the frame and its row count when cheaply known."""
         ...
 
-    def sql(self, query: str) -> Frame:
+    def sql(self, query: str, name: str) -> Frame:
         """Run a query (in the engine's dialect) that refers to frames by name."""
         ...
 
-    def call(self, fn: Callable[..., Any], frame: Frame, kwargs: Mapping[str, Any]) -> Frame:
+    def call(self, fn: Callable[..., Any], frame: Frame, kwargs: Mapping[str, Any],
+             name: str) -> Frame:
         """Run a Python step: ``fn(data, **kwargs)``; its result becomes a frame."""
         ...
 
@@ -57,8 +61,8 @@ class Engine(Protocol):
         """The engine's own object for a frame (what Python steps receive)."""
         ...
 
-    def persist(self, frame: Frame, key: str) -> Frame:
-        """Materialise a frame so other nodes can read it; ``key`` names it."""
+    def persist(self, frame: Frame, name: str) -> Frame:
+        """Materialise a frame so other nodes (on other threads) can read it."""
         ...
 
     def release(self, frame: Frame) -> None: ...

@@ -54,12 +54,9 @@ def _customer(rng: random.Random, cid: int) -> list[object]:
     name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
     if rng.random() < 0.2:
         name = f"  {name.lower()} "
-    email: str | None = f"{name.strip().lower().replace(' ', '.')}{cid}@example.com"
+    address = f"{name.strip().lower().replace(' ', '.')}{cid}@example.com"
     roll = rng.random()
-    if roll < 0.05:
-        email = None
-    elif roll < 0.2:
-        email = f" {email.upper()}"
+    email = None if roll < 0.05 else f" {address.upper()}" if roll < 0.2 else address
     age = rng.randrange(14, 80)
     return [cid, name, email, age, rng.choice(STATUSES), rng.choice(COUNTRIES)]
 

@@ -12,7 +12,7 @@ from lakestory.runtime.graph import Step
 from lakestory.runtime.plan import PlannedNode
 from lakestory.runtime.records import NodeRecord
 from lakestory.transforms import python as pysteps
-from lakestory.transforms.sql import to_dialect
+from lakestory.transforms.sqlcache import SqlCache
 from lakestory.writes import strategy
 
 
@@ -24,6 +24,7 @@ class NodeRun:
     engine: Engine
     upstream: Mapping[str, Frame]  # persisted outputs of upstream nodes in this run
     record: NodeRecord
+    sql: SqlCache
     local: list[Frame] = field(default_factory=list)
 
     def run(self) -> Frame | None:
@@ -37,11 +38,12 @@ class NodeRun:
     def _run(self) -> Frame | None:
         node, engine, rec = self.planned.node, self.engine, self.record
         inputs = {key: self._input(key) for key in node.data_deps}
+        df: Frame | None = None
         if node.source is not None:
-            df, rec.rows_read = engine.read(node.source)
+            df, rec.rows_read = engine.read(node.source, f"{node.key}:read")
             self.local.append(df)
-        else:
-            df = inputs[node.df_from] if node.df_from else None
+        elif node.df_from:
+            df = inputs[node.df_from]
         for step in node.steps:
             df = self._step(step, df, inputs)
             self.local.append(df)
@@ -49,7 +51,7 @@ class NodeRun:
         rec.schema = [{"name": c.name, "type": c.type} for c in engine.schema(df)]
         output: Frame | None = None
         if self.planned.consumers:
-            output = engine.persist(df, re.sub(r"\W", "_", node.key))
+            output = engine.persist(df, f"{node.key}:out")
             rec.rows_out = engine.count(output)
         if node.target is not None:
             st = strategy(node.target.mode)
@@ -62,33 +64,40 @@ class NodeRun:
             rec.rows_out = engine.count(df)
         return output
 
+    def _name(self, step: Step) -> str:
+        return f"{self.planned.key}:step{step.index}"
+
     def _input(self, key: str) -> Frame:
         if key in self.upstream:
             return self.upstream[key]
-        frame, _ = self.engine.read(self.planned.from_tables[key])
+        frame, _ = self.engine.read(self.planned.from_tables[key],
+                                    f"{self.planned.key}:in:{key}")
         self.local.append(frame)
         return frame
 
     def _step(self, step: Step, df: Frame | None, inputs: dict[str, Frame]) -> Frame:
         if step.kind == "function":
-            assert step.fn is not None and df is not None
+            assert df is not None
+            fn = pysteps.resolve_function(step.text, step.where)
+            pysteps.check_params(fn, step.params, step.where)
             try:
-                return self.engine.call(step.fn, df, step.params)
+                return self.engine.call(fn, df, step.params, self._name(step))
             except LakestoryError as exc:
                 raise exc.located(**step.where.to_dict()) from None
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the user's code: report, don't crash
                 raise pysteps.user_error(exc, step.text).located(**step.where.to_dict()) from None
-        assert step.parsed is not None
         self.record.sql.append(step.text)
-        tables = {ref: (df if target == "df" else inputs[target]).name
-                  for ref, target in step.refs.items() if target == "df" or target in inputs}
         if any(t == "df" for t in step.refs.values()) and df is None:
             raise SqlError("the SQL reads `df`, but this node has no data yet",
                            where=step.where,
                            hint="add a `read:`, or a `depends_on:` whose output becomes df")
-        query = to_dialect(step.parsed, tables, self.engine.capabilities.sql_dialect)
+        tables = {ref: inputs[target].name for ref, target in step.refs.items()
+                  if target in inputs}
+        if df is not None:
+            tables.update({ref: df.name for ref, target in step.refs.items() if target == "df"})
+        query = self.sql.translate(step.text, tables, self.engine.capabilities.sql_dialect)
         try:
-            return self.engine.sql(query)
+            return self.engine.sql(query, self._name(step))
         except SqlError as exc:
             raise _sql_located(exc, step) from None
 

@@ -8,7 +8,6 @@ unambiguous; ``pipeline.node`` always works.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from lakestory.core.text import suggestion
 from lakestory.io import formats, local
 from lakestory.io.specs import Location, Source, Target
 from lakestory.transforms import python as pysteps
-from lakestory.transforms.sql import ParsedSql, parse_spark_sql
+from lakestory.transforms.sqlcache import SqlCache
 
 
 @dataclass
@@ -31,9 +30,7 @@ class Step:
     kind: str  # "sql" | "function"
     text: str  # the SQL as written, or the function's dotted name
     where: Where
-    parsed: ParsedSql | None = None
     refs: dict[tuple[str | None, str], str] = field(default_factory=dict)  # -> node key/alias
-    fn: Callable[..., Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,11 +57,11 @@ class Graph:
 
 
 class _Builder:
-    def __init__(self, loaded: LoadedConfig, *, import_functions: bool = True) -> None:
+    def __init__(self, loaded: LoadedConfig, sql: SqlCache) -> None:
+        self.sql = sql
         self.cfg: ProjectConfig = loaded.config
         self.smap: SourceMap = loaded.source
         self.root: Path = loaded.root_dir
-        self.import_functions = import_functions
         self.errors = ErrorList()
         self.by_key: dict[str, tuple[str, NodeConfig]] = {}
         self.by_name: dict[str, list[str]] = {}
@@ -161,19 +158,16 @@ class _Builder:
 
             raise not_supported("transformer", "built-in transformers", w)
         if cfg.function:
-            fn = None
-            if self.import_functions:
-                fn = pysteps.resolve_function(cfg.function, w)
-                pysteps.check_params(fn, cfg.params, w)
-            return Step(i, "function", cfg.function, w, fn=fn, params=dict(cfg.params))
+            pysteps.locate_function(cfg.function, cfg.params, w)
+            return Step(i, "function", cfg.function, w, params=dict(cfg.params))
         text = cfg.sql or self.sql_file(cfg.sql_file or "", w)
         try:
-            parsed = parse_spark_sql(text)
+            table_refs = self.sql.refs(text)
         except LakestoryError as exc:
             raise exc.located(**{k: v for k, v in w.to_dict().items()
                                  if k not in ("line", "column")}) from None
         refs: dict[tuple[str | None, str], str] = {}
-        for ref in parsed.table_refs:
+        for ref in table_refs:
             if ref.qualifier is None and (ref.name.lower() == "df" or ref.name in inputs):
                 refs[(None, ref.name)] = "df" if ref.name.lower() == "df" else inputs[ref.name]
                 continue
@@ -182,7 +176,7 @@ class _Builder:
             got = self.resolve(dotted, pipeline, where, "table or node")
             if got:
                 refs[(ref.qualifier, ref.name)] = got
-        return Step(i, "sql", text, w, parsed=parsed, refs=refs)
+        return Step(i, "sql", text, w, refs=refs)
 
     def sql_file(self, path: str, where: Where) -> str:
         full = self.root / path
@@ -237,5 +231,5 @@ class _Builder:
                     rn.order_deps.add(writer)
 
 
-def build_graph(loaded: LoadedConfig, *, import_functions: bool = True) -> Graph:
-    return _Builder(loaded, import_functions=import_functions).build()
+def build_graph(loaded: LoadedConfig, sql: SqlCache | None = None) -> Graph:
+    return _Builder(loaded, sql or SqlCache(None)).build()

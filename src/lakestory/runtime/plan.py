@@ -161,7 +161,8 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
     try:
         caps = engines.capabilities(cfg.engine)
     except NotSupportedYet as exc:
-        found.add(exc.located(**smap.where(("engine",)).to_dict()))
+        exc.located(**smap.where(("engine",)).to_dict())
+        found.add(exc)
         return found
     if plan is not None:
         for pn in plan.nodes:

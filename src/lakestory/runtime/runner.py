@@ -21,6 +21,7 @@ from lakestory.runtime.events import EventBus, NodeFinished, NodeStarted, RunFin
 from lakestory.runtime.execute import NodeRun
 from lakestory.runtime.plan import Plan
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.transforms.sqlcache import SqlCache
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ def _now() -> datetime:
 
 class Runner:
     def __init__(self, plan: Plan, engine: Engine, bus: EventBus,
-                 max_workers: int | None = None) -> None:
+                 max_workers: int | None = None, sql: SqlCache | None = None) -> None:
         self.plan = plan
+        self.sql = sql or SqlCache(None)
         self.engine = engine
         self.bus = bus
         self.max_workers = max_workers or min(4, os.cpu_count() or 1)
@@ -101,7 +103,7 @@ class Runner:
         with self._lock:
             upstream = {d: self.outputs[d] for d in planned.node.data_deps if d in self.outputs}
         try:
-            output = NodeRun(planned, self.engine, upstream, rec).run()
+            output = NodeRun(planned, self.engine, upstream, rec, self.sql).run()
         except LakestoryError as exc:
             exc.located(pipeline=planned.node.pipeline, node=planned.node.name)
             rec.status, rec.error = "failed", {**exc.to_dict(), "text": exc.render()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import inspect
 import traceback
 from collections.abc import Callable
@@ -34,6 +36,49 @@ def resolve_function(dotted: str, where: Where) -> Callable[..., Any]:
         raise ConfigError(f"module '{module_name}' has no function '{attr}'", where=where,
                           hint=suggestion(attr, names))
     return fn  # type: ignore[no-any-return]
+
+
+def locate_function(dotted: str, params: dict[str, Any], where: Where) -> None:
+    """Check a ``module.func`` step without importing the module (no side effects).
+
+    The module's source is parsed: the function must be defined at top level and accept
+    the given params. Modules without Python source are imported instead.
+    """
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"function '{dotted}' must be written as module.function",
+                          where=where, hint="e.g. `function: my_project.transforms.enrich`")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ConfigError(f"cannot find module '{module_name}' for function '{dotted}'",
+                          where=where,
+                          hint="modules are found beside the project file and on PYTHONPATH")
+    origin = spec.origin or ""
+    if not origin.endswith(".py"):
+        check_params(resolve_function(dotted, where), params, where)
+        return
+    with open(origin, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), origin)
+    defs = {n.name: n for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    assigned = {t.id for n in tree.body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}
+    imported = {(a.asname or a.name) for n in tree.body
+                if isinstance(n, ast.ImportFrom | ast.Import) for a in n.names}
+    if attr not in defs and attr not in assigned | imported:
+        raise ConfigError(f"module '{module_name}' ({origin}) has no function '{attr}'",
+                          where=where, hint=suggestion(attr, defs))
+    fn = defs.get(attr)
+    if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn.args.kwarg is None:
+        accepted = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
+        for name in params:
+            if name not in accepted:
+                raise ConfigError(f"{dotted} has no parameter '{name}'", where=where,
+                                  hint=suggestion(name, accepted) or
+                                  f"its parameters: {', '.join(sorted(accepted))}")
 
 
 def check_params(fn: Callable[..., Any], params: dict[str, Any], where: Where) -> None:

@@ -29,6 +29,7 @@ _KEYWORDS = (
     "SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "JOIN", "LEFT", "RIGHT", "INNER",
     "OUTER", "UNION", "LIMIT", "WITH", "CASE", "WHEN", "THEN", "ELSE", "DISTINCT", "PARTITION",
 )  # fmt: skip
+_CLASS_NAME = re.compile(r"<class '[\w.]*?(\w+)'>")
 _OPENERS = {"'": "string", '"': "string", "`": "quoted identifier", "/*": "comment"}
 # Comments, complete strings (Spark strings take backslash escapes) and identifiers, else a
 # lone opener: the first lone opener is where the tokenizer ran off the end of the text.
@@ -96,7 +97,8 @@ def _parse(text: str, tokens: list[Token]) -> list[exp.Expr]:
     except ParseError as error:
         info = error.errors[0] if error.errors else {}
         offset = len(info.get("start_context") or "")
-        description = info.get("description") or str(error)
+        # "missing for <class 'sqlglot.expressions.core.EQ'>" reads better as "missing for EQ"
+        description = _CLASS_NAME.sub(r"\1", info.get("description") or str(error))
         hint = _keyword_hint(text, offset)
         raise _located(f"SQL syntax error: {description}", text, offset, hint=hint) from error
     return [statement for statement in parsed if statement is not None]
@@ -297,9 +299,20 @@ def _fix_to_date(node: exp.TsOrDsToDate) -> exp.Expression:
     return node
 
 
-def _fix_to_timestamp(node: exp.StrToTime) -> exp.Expression:
-    node.set("safe", True)  # TRY_STRPTIME: NULL, not an error, for unparsable input
-    node.set("target_type", exp.DataType.build("TIMESTAMPTZ"))
+def _fix_args(node: exp.Expression) -> exp.Expression:
+    """Fixes that only change an argument of the node."""
+    if isinstance(node, exp.Substring):
+        # Spark: start 0 means 1 and a negative length gives ''; sqlglot's DuckDB output does
+        # that when the node is flagged zero_start.
+        node.set("zero_start", True)
+    elif isinstance(node, exp.StrToTime):
+        # to_timestamp(s, fmt): TRY_STRPTIME (NULL for bad input), and an instant.
+        node.set("safe", True)
+        node.set("target_type", exp.DataType.build("TIMESTAMPTZ"))
+    elif isinstance(node, exp.LastDay):
+        node.set("this", _as_date(node.this))  # Spark accepts date strings
+    elif isinstance(node, exp.Mod):
+        node.set("expression", _nonzero(node.expression))  # Spark: x % 0 is NULL; DuckDB raises
     return node
 
 
@@ -326,11 +339,6 @@ def _fix_add_months(node: exp.AddMonths) -> exp.Expression:
     return exp.cast(exp.Add(this=_as_date(node.this), expression=months), "DATE")
 
 
-def _fix_last_day(node: exp.LastDay) -> exp.Expression:
-    node.set("this", _as_date(node.this))  # Spark accepts date strings
-    return node
-
-
 def _fix_day_of_week(node: exp.DayOfWeek) -> exp.Expression:
     # Spark dayofweek: 1 = Sunday .. 7 = Saturday; DuckDB's starts at 0.
     return exp.Paren(this=exp.Add(this=node, expression=exp.Literal.number(1)))
@@ -338,11 +346,6 @@ def _fix_day_of_week(node: exp.DayOfWeek) -> exp.Expression:
 
 def _nonzero(node: exp.Expression) -> exp.Expression:
     return exp.Nullif(this=node, expression=exp.Literal.number(0))
-
-
-def _fix_mod(node: exp.Mod) -> exp.Expression:
-    node.set("expression", _nonzero(node.expression))  # Spark: x % 0 is NULL; DuckDB raises
-    return node
 
 
 def _fix_int_div(node: exp.IntDiv) -> exp.Expression:
@@ -354,13 +357,6 @@ def _fix_int_div(node: exp.IntDiv) -> exp.Expression:
     multiple = exp.Sub(this=a, expression=exp.Mod(this=a.copy(), expression=b.copy()))
     whole = exp.IntDiv(this=exp.Paren(this=multiple), expression=b)
     return exp.cast(exp.Round(this=whole), "BIGINT")
-
-
-def _fix_substring(node: exp.Substring) -> exp.Expression:
-    # Spark: start 0 means 1 and a negative length gives ''; sqlglot's DuckDB output does
-    # that when the node is flagged zero_start.
-    node.set("zero_start", True)
-    return node
 
 
 def _fix_size(node: exp.ArraySize) -> exp.Expression:
@@ -383,15 +379,15 @@ _FIXES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.Cast: _fix_cast,
     exp.TryCast: _fix_cast,
     exp.TsOrDsToDate: _fix_to_date,
-    exp.StrToTime: _fix_to_timestamp,
+    exp.StrToTime: _fix_args,
     exp.StrToUnix: _fix_unix_timestamp,
     exp.TsOrDsAdd: _fix_date_add,
     exp.AddMonths: _fix_add_months,
-    exp.LastDay: _fix_last_day,
+    exp.LastDay: _fix_args,
     exp.DayOfWeek: _fix_day_of_week,
-    exp.Mod: _fix_mod,
+    exp.Mod: _fix_args,
     exp.IntDiv: _fix_int_div,
-    exp.Substring: _fix_substring,
+    exp.Substring: _fix_args,
     exp.ArraySize: _fix_size,
     exp.Anonymous: _fix_anonymous,
 }

@@ -7,7 +7,6 @@ shared in-memory database (spilling to a temp folder when memory runs short).
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import tempfile
 import threading
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 import duckdb
 
 from lakestory.core.errors import StepError
+from lakestory.engines import CAPABILITIES
 from lakestory.engines.base import Capabilities, Column
 from lakestory.engines.duckdb import errors, reading, writing
 from lakestory.engines.duckdb.reading import q, run
@@ -30,19 +30,8 @@ class DuckFrame:
     table: bool = False  # a real table (vs a temporary view)
 
 
-_ids = itertools.count(1)
-
-
 class DuckDBEngine:
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        name="duckdb",
-        sql_dialect="duckdb",
-        read_formats=frozenset({"csv", "json", "parquet", "delta"}),
-        write_formats=frozenset({"csv", "json", "parquet", "delta"}),
-        write_modes=frozenset({"overwrite", "append"}),
-        connection_kinds=frozenset({"local"}),
-        python_step_input="duckdb.DuckDBPyRelation",
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES["duckdb"]
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         self._tmp = tempfile.mkdtemp(prefix="lakestory-duckdb-")
@@ -64,9 +53,8 @@ class DuckDBEngine:
 
     # -- the Engine protocol -------------------------------------------------------------
 
-    def read(self, source: Source) -> tuple[DuckFrame, int | None]:
+    def read(self, source: Source, name: str) -> tuple[DuckFrame, int | None]:
         cur = self._cursor()
-        name = self._name("read")
         fmt = source.format
         if fmt == "csv":
             declared = {k: _duck_type(v) for k, v in (source.column_types or {}).items()}
@@ -81,8 +69,7 @@ class DuckDBEngine:
             rows = reading.read_delta(cur, source, name, self._keep_alive)
         return DuckFrame(name), rows
 
-    def sql(self, query: str) -> DuckFrame:
-        name = self._name("step")
+    def sql(self, query: str, name: str) -> DuckFrame:
         try:
             self._cursor().execute(f"CREATE TEMP VIEW {q(name)} AS {query}")
         except duckdb.Error as exc:
@@ -90,34 +77,30 @@ class DuckDBEngine:
         return DuckFrame(name)
 
     def native(self, frame: DuckFrame) -> duckdb.DuckDBPyRelation:
-        return self._cursor().table(frame.name)
+        return self._cursor().table(q(frame.name))
 
     def call(self, fn: Callable[..., Any], frame: DuckFrame,
-             kwargs: Mapping[str, Any]) -> DuckFrame:
+             kwargs: Mapping[str, Any], name: str) -> DuckFrame:
         result = fn(self.native(frame), **kwargs)
-        name = self._name("py")
         cur = self._cursor()
         if isinstance(result, duckdb.DuckDBPyRelation):
             try:
                 result.create_view(name, replace=True)
-                cur.table(name)
+                return DuckFrame(name)
             except duckdb.Error:
-                # a relation from another connection: bring its rows over through Arrow
+                # a relation of another connection: bring its rows over through Arrow
                 result = result.to_arrow_table()
-        if not isinstance(result, duckdb.DuckDBPyRelation):
-            if result is None or not hasattr(result, "__arrow_c_stream__") and not _is_frame(
-                    result):
-                raise StepError(
-                    f"the function returned {type(result).__name__}, not data",
-                    hint="return a DuckDB relation, a pyarrow Table or RecordBatchReader, "
-                    "or a pandas/polars DataFrame")
-            with self._lock:
-                self._keep_alive[name] = result
-            cur.register(name, result)
+        if result is None or not (hasattr(result, "__arrow_c_stream__") or _is_frame(result)):
+            raise StepError(
+                f"the function returned {type(result).__name__}, not data",
+                hint="return a DuckDB relation, a pyarrow Table or RecordBatchReader, "
+                "or a pandas/polars DataFrame")
+        with self._lock:
+            self._keep_alive[name] = result
+        cur.register(name, result)
         return DuckFrame(name)
 
-    def persist(self, frame: DuckFrame, key: str) -> DuckFrame:
-        name = f"ls_out_{key}"
+    def persist(self, frame: DuckFrame, name: str) -> DuckFrame:
         self._cursor().execute(
             f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM {q(frame.name)}")
         return DuckFrame(name, table=True)
@@ -135,7 +118,7 @@ class DuckDBEngine:
         return int(row[0]) if row else 0
 
     def schema(self, frame: DuckFrame) -> list[Column]:
-        rel = self._cursor().table(frame.name)
+        rel = self._cursor().table(q(frame.name))
         return [Column(c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
 
     def write(self, frame: DuckFrame, target: Target) -> WriteOutcome:
@@ -152,10 +135,6 @@ class DuckDBEngine:
         if cur is None:
             cur = self._local.cursor = self._db.cursor()
         return cur
-
-    @staticmethod
-    def _name(kind: str) -> str:
-        return f"ls_{kind}_{next(_ids)}"
 
 
 def _duck_type(spark_type: str) -> str:

@@ -33,7 +33,7 @@ def portable_select(rel: duckdb.DuckDBPyRelation, name: str) -> str:
 
 
 def write(cur: duckdb.DuckDBPyConnection, name: str, target: Target) -> WriteOutcome:
-    query = portable_select(cur.table(name), name)
+    query = portable_select(cur.table(q(name)), name)
     if target.format == "delta":
         return _write_delta(cur, query, target)
     return _write_files(cur, query, target)

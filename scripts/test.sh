@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install everything into .venv and run every check CI runs: lint, format, types,
+# layer contracts, and the full test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+echo "== ruff";          .venv/bin/ruff check src tests bench
+echo "== ruff format";   .venv/bin/ruff format --check src tests bench
+echo "== mypy";          .venv/bin/mypy
+echo "== import-linter"; .venv/bin/lint-imports
+echo "== pytest";        .venv/bin/python -m pytest -n 2 "$@"
