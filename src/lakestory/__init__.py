@@ -1,24 +1,45 @@
 """lakestory: declarative lakehouse pipelines from YAML, with a story of every run.
 
-The public Python API is :class:`lakestory.Project`; it is imported lazily so that
-``lakestory --help`` and ``import lakestory`` stay fast.
+The public Python API is :class:`lakestory.Project`, and the config models under short
+names for building projects in Python (``Node``, ``Pipeline``, ``Read``, ``Write``,
+``Step``). Everything is imported lazily so ``lakestory --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from lakestory._version import __version__
 
 if TYPE_CHECKING:
     from lakestory.api import Project, RunResult
+    from lakestory.config.models import LocalConnection as Local
+    from lakestory.config.models import NodeConfig as Node
+    from lakestory.config.models import PipelineConfig as Pipeline
+    from lakestory.config.models import ProjectConfig
+    from lakestory.config.models import ReadConfig as Read
+    from lakestory.config.models import StepConfig as Step
+    from lakestory.config.models import WriteConfig as Write
 
-__all__ = ["Project", "RunResult", "__version__"]
+_LAZY = {
+    "Project": ("lakestory.api", "Project"),
+    "RunResult": ("lakestory.api", "RunResult"),
+    "ProjectConfig": ("lakestory.config.models", "ProjectConfig"),
+    "Pipeline": ("lakestory.config.models", "PipelineConfig"),
+    "Node": ("lakestory.config.models", "NodeConfig"),
+    "Read": ("lakestory.config.models", "ReadConfig"),
+    "Write": ("lakestory.config.models", "WriteConfig"),
+    "Step": ("lakestory.config.models", "StepConfig"),
+    "Local": ("lakestory.config.models", "LocalConnection"),
+}
+
+__all__ = ["Local", "Node", "Pipeline", "Project", "ProjectConfig", "Read", "RunResult", "Step",
+           "Write", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Project", "RunResult"):
-        from lakestory import api
-
-        return getattr(api, name)
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'lakestory' has no attribute {name!r}")

@@ -51,6 +51,15 @@ class Project:
              environ: Mapping[str, str] | None = None) -> Project:
         return cls(load_project_file(path, env, environ))
 
+    @classmethod
+    def build(cls, project: str, pipelines: Sequence[Any], root_dir: str | Path | None = None,
+              **settings: Any) -> Project:
+        """A project from Python objects (or dicts): ``Project.build("p", [Pipeline(...)],
+        connections={"raw": Local(type="local", base_path="data")})``."""
+        config = ProjectConfig.model_validate({"project": project, "pipelines": list(pipelines),
+                                               **settings})
+        return cls(config, root_dir)
+
     @property
     def config(self) -> ProjectConfig:
         return self.loaded.config

@@ -11,8 +11,15 @@ from rich.markup import escape
 
 from lakestory.core.errors import LakestoryError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console.width = max(console.width, 140)
+    return console
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 
 def emit_json(data: Any) -> None:
