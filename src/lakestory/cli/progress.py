@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -17,8 +19,13 @@ class ProgressDisplay:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                  TimeElapsedColumn(), console=console, transient=True)
         self.tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()  # events arrive from several worker threads
 
     def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._show(event)
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.console.print(f"[bold]{escape(event.result.project)}[/] run "
                                f"{event.result.run_id}: {len(event.node_keys)} nodes")
