@@ -1,0 +1,529 @@
+"""The Spark SQL front end: parsing, table references, and Spark answers on DuckDB.
+
+Expected values are Spark 3.5's answers with ``spark.sql.ansi.enabled=false`` (written by
+hand from Spark's documented behaviour). Queries run on DuckDB with the engine's settings.
+Tests marked "DIFFERS FROM SPARK" pin a known gap so a change in it is noticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pytest
+
+from lakestory.core.errors import SqlError
+from lakestory.transforms.sql import ParsedSql, TableRef, parse_spark_sql, to_dialect
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone='UTC'")
+    connection.execute("SET default_null_order='nulls_first_on_asc_last_on_desc'")
+    yield connection
+    connection.close()
+
+
+def rows(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    tables: dict[tuple[str | None, str], str] | None = None,
+) -> list[tuple[Any, ...]]:
+    return con.execute(to_dialect(parse_spark_sql(sql), tables or {})).fetchall()
+
+
+def value(con: duckdb.DuckDBPyConnection, expression: str) -> Any:
+    return rows(con, f"SELECT {expression}")[0][0]
+
+
+def check(con: duckdb.DuckDBPyConnection, expression: str, expected: Any) -> None:
+    actual = value(con, expression)
+    # The type matters too: DATE must not come back as TIMESTAMP, DECIMAL not as DOUBLE.
+    assert (type(actual), actual) == (type(expected), expected), expression
+
+
+# --------------------------------------------------------------------------- casts
+
+CASTS = [
+    # Spark rounds HALF_UP when narrowing a decimal string.
+    ("CAST('12.345' AS DECIMAL(10,2))", Decimal("12.35")),
+    ("CAST('-12.345' AS DECIMAL(10,2))", Decimal("-12.35")),
+    # Non-ANSI: overflow and unparsable input are NULL, not errors.
+    ("CAST('123456789012' AS DECIMAL(10,2))", None),
+    ("CAST('abc' AS INT)", None),
+    ("CAST('99999999999' AS INT)", None),
+    # Spark truncates toward zero when casting to an integral type (DuckDB alone rounds).
+    ("CAST('3.7' AS INT)", 3),
+    ("CAST('-3.7' AS INT)", -3),
+    ("CAST(3.7 AS INT)", 3),
+    ("CAST(-3.7D AS BIGINT)", -3),
+    ("CAST(CAST('2.9' AS DOUBLE) AS SMALLINT)", 2),
+    ("CAST(' 12 ' AS INT)", 12),  # Spark trims whitespace
+    ("CAST('9223372036854775807' AS BIGINT)", 9223372036854775807),
+    ("CAST(true AS INT)", 1),
+    ("CAST(7 AS BIGINT)", 7),
+    ("CAST('2024-01-15' AS DATE)", date(2024, 1, 15)),
+    ("CAST('2024-02-30' AS DATE)", None),
+    ("CAST('yes' AS BOOLEAN)", True),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), CASTS)
+def test_casts(con: duckdb.DuckDBPyConnection, expression: str, expected: Any) -> None:
+    check(con, expression, expected)
+
+
+# ----------------------------------------------------------------- dates and times
+
+DATES = [
+    ("TO_DATE('2024-01-15')", date(2024, 1, 15)),
+    ("TO_DATE('2024-01-15 10:11:12')", date(2024, 1, 15)),  # without a format: cast rules
+    ("TO_DATE('garbage')", None),
+    ("TO_DATE('2024-01-15', 'yyyy-MM-dd')", date(2024, 1, 15)),
+    ("TO_DATE('15/01/2024', 'dd/MM/yyyy')", date(2024, 1, 15)),
+    ("TO_DATE('20240115', 'yyyyMMdd')", date(2024, 1, 15)),
+    ("TO_DATE('15.01.2024', 'dd.MM.yyyy')", date(2024, 1, 15)),
+    ("TO_DATE('garbage', 'yyyy-MM-dd')", None),
+    ("TO_DATE('2024-01-15', 'dd/MM/yyyy')", None),
+    # datediff(end, start) is end - start in days, after casting both to DATE.
+    ("DATEDIFF('2024-01-10', '2024-01-01')", 9),
+    ("DATEDIFF(DATE'2024-01-01', DATE'2024-01-10')", -9),
+    ("DATEDIFF('2024-03-01 23:59:59', '2024-02-28 00:00:00')", 2),
+    ("DATEDIFF('garbage', '2024-01-01')", None),
+    ("YEAR('2024-03-05')", 2024),
+    ("MONTH(DATE'2024-03-05')", 3),
+    ("DAYOFMONTH('2024-03-05')", 5),
+    ("YEAR('garbage')", None),
+    # dayofweek: 1 = Sunday .. 7 = Saturday; weekday: 0 = Monday .. 6 = Sunday.
+    ("DAYOFWEEK('2024-03-03')", 1),
+    ("DAYOFWEEK(DATE'2024-03-09')", 7),
+    ("WEEKDAY('2024-03-03')", 6),
+    ("WEEKDAY(DATE'2024-03-04')", 0),
+    ("DATE_FORMAT(DATE'2024-03-05', 'yyyy-MM')", "2024-03"),
+    ("DATE_FORMAT(TIMESTAMP'2024-03-05 13:04:05', 'yyyy-MM-dd HH:mm:ss')", "2024-03-05 13:04:05"),
+    # date_add/date_sub/add_months/last_day return DATE and accept date strings.
+    ("DATE_ADD('2024-03-05', 3)", date(2024, 3, 8)),
+    ("DATE_ADD(DATE'2024-02-28', 1)", date(2024, 2, 29)),
+    ("DATE_SUB(DATE'2024-03-05', 3)", date(2024, 3, 2)),
+    ("ADD_MONTHS('2024-01-31', 1)", date(2024, 2, 29)),
+    ("ADD_MONTHS(DATE'2024-02-29', 1)", date(2024, 3, 29)),  # Spark 3: no last-day snapping
+    ("ADD_MONTHS(DATE'2024-03-31', -1)", date(2024, 2, 29)),
+    ("LAST_DAY('2024-02-10')", date(2024, 2, 29)),
+    # to_timestamp returns a TIMESTAMP (an instant); NULL when unparsable.
+    (
+        "DATE_FORMAT(TO_TIMESTAMP('2024-03-05 13:04:05'), 'yyyy-MM-dd HH:mm:ss')",
+        "2024-03-05 13:04:05",
+    ),
+    (
+        "DATE_FORMAT(TO_TIMESTAMP('05/03/2024 13:04', 'dd/MM/yyyy HH:mm'), 'yyyy-MM-dd HH:mm:ss')",
+        "2024-03-05 13:04:00",
+    ),
+    ("TO_TIMESTAMP('garbage') IS NULL", True),
+    ("TO_TIMESTAMP('garbage', 'yyyy-MM-dd') IS NULL", True),
+    ("DATE_FORMAT(CAST('2024-01-15 10:11:12' AS TIMESTAMP), 'HH:mm')", "10:11"),
+    # unix_timestamp: whole seconds as BIGINT (session time zone UTC), NULL when unparsable.
+    ("UNIX_TIMESTAMP('2024-03-05 13:04:05')", 1709643845),
+    ("UNIX_TIMESTAMP('2024/03/05', 'yyyy/MM/dd')", 1709596800),
+    ("UNIX_TIMESTAMP('garbage')", None),
+    ("UNIX_TIMESTAMP() > 1700000000", True),
+    # current_timestamp() is an instant; under TimeZone='UTC' its date is current_date().
+    ("CAST(CURRENT_TIMESTAMP() AS DATE) = CURRENT_DATE()", True),
+    ("CAST(NOW() AS DATE) = CURRENT_DATE", True),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), DATES)
+def test_dates_and_times(con: duckdb.DuckDBPyConnection, expression: str, expected: Any) -> None:
+    check(con, expression, expected)
+
+
+def test_date_add_with_column_days(con: duckdb.DuckDBPyConnection) -> None:
+    sql = "SELECT date_add(d, n) FROM VALUES (DATE'2024-03-05', 3), ('2024-03-05', -1) AS t(d, n)"
+    assert rows(con, sql) == [(date(2024, 3, 8),), (date(2024, 3, 4),)]
+
+
+def test_timestamp_to_string_differs_from_spark(con: duckdb.DuckDBPyConnection) -> None:
+    # DIFFERS FROM SPARK: Spark prints '2024-01-15 10:11:12'. A Spark TIMESTAMP is DuckDB's
+    # TIMESTAMPTZ, whose text form carries the offset. Use date_format for a fixed layout.
+    check(con, "CAST(CAST('2024-01-15 10:11:12' AS TIMESTAMP) AS STRING)", "2024-01-15 10:11:12+00")
+
+
+def test_to_date_with_format_is_lenient_about_digits(con: duckdb.DuckDBPyConnection) -> None:
+    # DIFFERS FROM SPARK: Spark 3.5 (timeParserPolicy=EXCEPTION) raises SparkUpgradeException
+    # for '2024-1-5' with 'yyyy-MM-dd'; DuckDB's strptime accepts one-digit months and days.
+    check(con, "TO_DATE('2024-1-5', 'yyyy-MM-dd')", date(2024, 1, 5))
+    # Spark raises the same exception for trailing text; here it is NULL.
+    check(con, "TO_DATE('2024-01-15 10:00:00', 'yyyy-MM-dd')", None)
+
+
+# -------------------------------------------------------------------- arithmetic
+
+ARITHMETIC = [
+    # `/` is always fractional division in Spark; x / 0 is NULL when ANSI is off.
+    ("7 / 2", 3.5),
+    ("1 / 4", 0.25),
+    ("7 / 0", None),
+    # `div` truncates toward zero to a BIGINT; x div 0 is NULL.
+    ("7 div 2", 3),
+    ("-7 div 2", -3),
+    ("7 div 0", None),
+    ("-7.5 div 2", -3),
+    ("0.3 div 0.1", 3),
+    ("(1 + 6) div 2", 3),
+    ("1 + 6 div 2", 4),
+    # `%` keeps the dividend's sign; x % 0 is NULL.
+    ("7 % 3", 1),
+    ("-7 % 3", -1),
+    ("7 % 0", None),
+    ("-7.5 % 2", Decimal("-1.5")),
+    # round is HALF_UP (away from zero) for decimals and doubles.
+    ("round(2.5)", Decimal("3")),
+    ("round(-2.5)", Decimal("-3")),
+    ("round(2.345, 2)", Decimal("2.35")),
+    ("round(2.5D)", 3.0),
+    ("round(-2.5D)", -3.0),
+    ("round(0.125D, 2)", 0.13),
+    ("abs(-4)", 4),
+    ("greatest(1, NULL, 3)", 3),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), ARITHMETIC)
+def test_arithmetic(con: duckdb.DuckDBPyConnection, expression: str, expected: Any) -> None:
+    check(con, expression, expected)
+
+
+def test_round_double_differs_from_spark(con: duckdb.DuckDBPyConnection) -> None:
+    # DIFFERS FROM SPARK: Spark rounds a double through its shortest decimal text
+    # (BigDecimal("1.005")) and gets 1.01; DuckDB rounds the binary value 1.00499... to 1.0.
+    check(con, "round(1.005D, 2)", 1.0)
+
+
+# ----------------------------------------------------------------------- strings
+
+STRINGS = [
+    # Any NULL argument makes `||` and concat() NULL; concat_ws skips NULLs.
+    ("'a' || NULL", None),
+    ("concat('a', NULL, 'b')", None),
+    ("concat('a', 'b', 'c')", "abc"),
+    ("concat(1, 'a')", "1a"),
+    ("concat_ws('-', 'a', NULL, 'b')", "a-b"),
+    # substring is 1-based; start 0 counts as 1, negative counts from the end, negative
+    # length gives ''.
+    ("substring('hello', 1, 2)", "he"),
+    ("substring('hello', 0, 2)", "he"),
+    ("substring('hello', -3)", "llo"),
+    ("substring('hello', -3, 2)", "ll"),
+    ("substring('hello', -7, 3)", "h"),
+    ("substring('hello', 2, -1)", ""),
+    ("substring('hello', 10)", ""),
+    ("substr('hello', 2)", "ello"),
+    ("instr('hello', 'l')", 3),
+    ("instr('hello', 'z')", 0),
+    ("lower('AbC')", "abc"),
+    ("upper('abc')", "ABC"),
+    ("trim('  x  ')", "x"),
+    ("ltrim('  x ')", "x "),
+    ("rtrim(' x  ')", " x"),
+    ("lpad('7', 3, '0')", "007"),
+    ("rpad('7', 3, '0')", "700"),
+    ("lpad('12345', 3, '0')", "123"),
+    ("length('hello')", 5),
+    ("regexp_replace('a1b22c', '[0-9]+', 'X')", "aXbXc"),
+    # split takes a regex and keeps trailing empty strings (limit -1); size(NULL) is -1.
+    ("split('a,b,c', ',')", ["a", "b", "c"]),
+    ("split('a,b,', ',')", ["a", "b", ""]),
+    ("split('a1b22c', '[0-9]+')", ["a", "b", "c"]),
+    ("size(split('a,b,c', ','))", 3),
+    ("size(CAST(NULL AS ARRAY<STRING>))", -1),
+    # Literals: adjacent literals concatenate ('it''s' is 'it' 's'), backslash escapes,
+    # double quotes delimit strings.
+    ("'it''s'", "its"),
+    ("'it\\'s'", "it's"),
+    ("'a\\tb'", "a\tb"),
+    ("'a\\\\b'", "a\\b"),
+    ("'\\u0041'", "A"),
+    ('"dq"', "dq"),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), STRINGS)
+def test_strings(con: duckdb.DuckDBPyConnection, expression: str, expected: Any) -> None:
+    check(con, expression, expected)
+
+
+CONDITIONALS = [
+    ("coalesce(NULL, 1)", 1),
+    ("nvl(NULL, 2)", 2),
+    ("ifnull(NULL, 3)", 3),
+    ("nvl2(NULL, 1, 2)", 2),
+    ("nullif(1, 1)", None),
+    ("if(1 > 0, 'y', 'n')", "y"),
+    ("CASE WHEN 1 > 2 THEN 'a' WHEN 2 > 1 THEN 'b' ELSE 'c' END", "b"),
+    ("CASE WHEN NULL THEN 'a' END", None),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), CONDITIONALS)
+def test_conditionals(con: duckdb.DuckDBPyConnection, expression: str, expected: Any) -> None:
+    check(con, expression, expected)
+
+
+def test_raise_error_fails_the_query(con: duckdb.DuckDBPyConnection) -> None:
+    sql = "SELECT CASE WHEN x < 0 THEN raise_error(concat('negative: ', x)) ELSE x END FROM {}"
+    assert rows(con, sql.format("VALUES (1), (2) AS t(x)")) == [(1,), (2,)]
+    with pytest.raises(duckdb.Error, match="negative: -2"):
+        rows(con, sql.format("VALUES (1), (-2) AS t(x)"))
+
+
+def test_backtick_identifiers(con: duckdb.DuckDBPyConnection) -> None:
+    assert rows(con, "SELECT `my col` + 1 AS `out` FROM (SELECT 1 AS `my col`)") == [(2,)]
+
+
+# --------------------------------------------------------------- queries over rows
+
+ORDERS = """
+WITH orders AS (
+  SELECT * FROM VALUES (1, 'a', 10), (2, 'a', NULL), (3, 'b', 5), (4, 'b', 5), (5, 'c', -2)
+    AS t(id, cust, amount)
+),
+customers AS (SELECT * FROM VALUES ('a', 'Ann'), ('b', 'Bob') AS t(id, name))
+"""
+
+
+def test_group_by_having_alias(con: duckdb.DuckDBPyConnection) -> None:
+    sql = f"""{ORDERS}
+    SELECT cust, COUNT(*) AS n, COUNT(amount) AS n_amount, COUNT(DISTINCT amount) AS n_distinct,
+           SUM(amount) AS total, AVG(amount) AS mean, MIN(amount) AS lo, MAX(amount) AS hi
+    FROM orders GROUP BY cust HAVING total > 0 ORDER BY cust
+    """
+    # COUNT(col) and the aggregates skip NULLs; HAVING may use a select-list alias.
+    assert rows(con, sql) == [("a", 2, 1, 1, 10, 10.0, 10, 10), ("b", 2, 2, 1, 10, 5.0, 5, 5)]
+
+
+def test_left_join_keeps_unmatched_rows(con: duckdb.DuckDBPyConnection) -> None:
+    sql = f"""{ORDERS}
+    SELECT o.id, c.name FROM orders o LEFT JOIN customers c ON o.cust = c.id ORDER BY o.id
+    """
+    assert rows(con, sql) == [(1, "Ann"), (2, "Ann"), (3, "Bob"), (4, "Bob"), (5, None)]
+
+
+def test_null_ordering(con: duckdb.DuckDBPyConnection) -> None:
+    # Spark: NULLs first for ASC, last for DESC.
+    asc = rows(con, ORDERS + "SELECT amount FROM orders ORDER BY amount")
+    desc = rows(con, ORDERS + "SELECT amount FROM orders ORDER BY amount DESC")
+    assert [r[0] for r in asc] == [None, -2, 5, 5, 10]
+    assert [r[0] for r in desc] == [10, 5, 5, -2, None]
+
+
+def test_window_row_number(con: duckdb.DuckDBPyConnection) -> None:
+    sql = f"""{ORDERS}
+    SELECT id,
+           ROW_NUMBER() OVER (PARTITION BY cust ORDER BY amount DESC, id) AS rn_desc,
+           ROW_NUMBER() OVER (PARTITION BY cust ORDER BY amount, id) AS rn_asc
+    FROM orders ORDER BY id
+    """
+    # The NULL amount (id 2) sorts last descending and first ascending, as in Spark.
+    assert rows(con, sql) == [(1, 1, 2), (2, 2, 1), (3, 1, 1), (4, 2, 2), (5, 1, 1)]
+
+
+# ------------------------------------------------------------------ parse errors
+
+
+def test_syntax_error_reports_line_and_column() -> None:
+    sql = "SELECT id,\n       amount\nFROM orders WHERE amount = = 1"
+    with pytest.raises(SqlError) as caught:
+        parse_spark_sql(sql)
+    error = caught.value
+    assert error.what.startswith("SQL syntax error: ")
+    assert (error.where.line, error.where.column) == (3, 28)
+    assert error.detail is not None
+    *context, caret = error.detail.splitlines()
+    assert context[-1].endswith("FROM orders WHERE amount = = 1")
+    assert context[0].endswith("SELECT id,")
+    # The caret sits under the second "=".
+    line_text = context[-1]
+    assert caret.index("^") == line_text.index("FROM") + 27
+
+
+@pytest.mark.parametrize(
+    ("sql", "line", "column", "what"),
+    [
+        ("SELECT a\nFROM t\nWHERE name = 'abc", 3, 14, "unterminated string"),
+        ("SELECT a\nFROM t\nWHERE `my col = 1", 3, 7, "unterminated quoted identifier"),
+        ("SELECT a /* note\nFROM t", 1, 10, "unterminated comment"),
+        ("SELECT 'it\\'s' AS a,\n  'b", 2, 3, "unterminated string"),
+        ("SELECT a\nFROM t\nWHERE (x = 1", 3, 12, "SQL syntax error"),
+        ("SELECT a FROM t WHER x = 1", 1, 22, "SQL syntax error"),
+    ],
+)
+def test_syntax_error_positions(sql: str, line: int, column: int, what: str) -> None:
+    with pytest.raises(SqlError) as caught:
+        parse_spark_sql(sql)
+    assert what in caught.value.what
+    assert (caught.value.where.line, caught.value.where.column) == (line, column)
+
+
+def test_misspelt_keyword_gets_a_hint() -> None:
+    with pytest.raises(SqlError) as caught:
+        parse_spark_sql("SELECT a FROM t WHER x = 1")
+    assert caught.value.hint == "did you mean 'WHERE'?"
+    with pytest.raises(SqlError) as caught:
+        parse_spark_sql("SELEC a FROM t")
+    assert caught.value.hint == "did you mean 'SELECT'?"
+
+
+def test_several_statements_are_an_error() -> None:
+    with pytest.raises(SqlError) as caught:
+        parse_spark_sql("SELECT 1;\n  SELECT 2")
+    assert "2 statements" in caught.value.what
+    assert (caught.value.where.line, caught.value.where.column) == (2, 3)
+
+
+def test_trailing_semicolons_are_fine() -> None:
+    assert parse_spark_sql("SELECT 1 ; ;").expression.sql() == "SELECT 1"
+
+
+@pytest.mark.parametrize("sql", ["", "   \n", " ; ", "-- nothing here\n"])
+def test_empty_sql_is_an_error(sql: str) -> None:
+    with pytest.raises(SqlError, match="empty"):
+        parse_spark_sql(sql)
+
+
+def test_only_queries_are_accepted() -> None:
+    with pytest.raises(SqlError, match="SELECT query, not INSERT"):
+        parse_spark_sql("INSERT INTO t SELECT 1")
+
+
+# -------------------------------------------------------------------- table refs
+
+
+def refs(sql: str) -> list[tuple[str | None, str]]:
+    return [(ref.qualifier, ref.name) for ref in parse_spark_sql(sql).table_refs]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT * FROM orders", [(None, "orders")]),
+        (
+            "SELECT * FROM silver.orders o JOIN gold.customers c ON o.cid = c.id",
+            [("silver", "orders"), ("gold", "customers")],
+        ),
+        ("SELECT * FROM spark_catalog.silver.orders", [("spark_catalog.silver", "orders")]),
+        ("WITH recent AS (SELECT * FROM orders) SELECT * FROM recent", [(None, "orders")]),
+        (
+            "WITH a AS (SELECT * FROM t), b AS (SELECT * FROM a) SELECT * FROM b JOIN A ON 1 = 1",
+            [(None, "t")],
+        ),
+        # A CTE body sees only earlier CTEs, so this reads the table orders.
+        ("WITH orders AS (SELECT * FROM orders) SELECT * FROM orders", [(None, "orders")]),
+        # A qualified name is never a CTE.
+        ("WITH orders AS (SELECT 1) SELECT * FROM silver.orders", [("silver", "orders")]),
+        (
+            "SELECT * FROM orders WHERE cid IN (SELECT id FROM customers)"
+            " AND EXISTS (SELECT 1 FROM (SELECT * FROM returns) r)",
+            [(None, "orders"), (None, "customers"), (None, "returns")],
+        ),
+        (
+            "SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x) s JOIN x ON 1 = 1",
+            [(None, "x")],
+        ),
+        # Deduplicated case-insensitively; the first spelling is kept.
+        (
+            "SELECT * FROM Orders a JOIN ORDERS b ON a.id = b.id JOIN silver.orders c"
+            " ON 1 = 1 JOIN SILVER.Orders d ON 1 = 1",
+            [(None, "Orders"), ("silver", "orders")],
+        ),
+        ("SELECT * FROM `my table`", [(None, "my table")]),
+        ("SELECT * FROM VALUES (1) AS t(x)", []),
+        ("SELECT * FROM range(3)", []),
+        ("SELECT 1 + 1", []),
+    ],
+)
+def test_table_refs(sql: str, expected: list[tuple[str | None, str]]) -> None:
+    assert refs(sql) == expected
+
+
+def test_table_ref_positions() -> None:
+    parsed = parse_spark_sql("SELECT *\nFROM\n  silver.orders o\n  JOIN customers c ON 1 = 1")
+    assert parsed.table_refs == (
+        TableRef(name="orders", qualifier="silver", line=3, column=3),
+        TableRef(name="customers", qualifier=None, line=4, column=8),
+    )
+
+
+def test_parsed_keeps_the_text() -> None:
+    text = "SELECT id\nFROM orders"
+    parsed = parse_spark_sql(text)
+    assert isinstance(parsed, ParsedSql)
+    assert parsed.text == text
+
+
+# -------------------------------------------------------------------- to_dialect
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables", "expected"),
+    [
+        ("SELECT o.id FROM orders o", {(None, "orders"): "ls_x"}, 'SELECT o.id FROM "ls_x" AS o'),
+        (
+            "SELECT orders.id FROM orders",
+            {(None, "orders"): "ls_x"},
+            'SELECT orders.id FROM "ls_x" AS orders',
+        ),
+        (
+            "SELECT silver.orders.id FROM silver.orders",
+            {("SILVER", "Orders"): "ls_x"},
+            'SELECT orders.id FROM "ls_x" AS orders',
+        ),
+        (
+            "SELECT * FROM `my table`",
+            {(None, "MY TABLE"): "ls_x"},
+            'SELECT * FROM "ls_x" AS "my table"',
+        ),
+        ("SELECT * FROM other", {(None, "orders"): "ls_x"}, "SELECT * FROM other"),
+        # silver.orders and orders are different references.
+        ("SELECT * FROM silver.orders", {(None, "orders"): "ls_x"}, "SELECT * FROM silver.orders"),
+        (
+            "WITH recent AS (SELECT * FROM orders) SELECT * FROM recent",
+            {(None, "orders"): "ls_x", (None, "recent"): "ls_y"},
+            'WITH recent AS (SELECT * FROM "ls_x" AS orders) SELECT * FROM recent',
+        ),
+    ],
+)
+def test_to_dialect_replaces_tables(
+    sql: str, tables: dict[tuple[str | None, str], str], expected: str
+) -> None:
+    assert to_dialect(parse_spark_sql(sql), tables) == expected
+
+
+def test_to_dialect_runs_against_physical_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE OR REPLACE TABLE ls_orders_v1 AS SELECT * FROM range(1, 5) t(id)")
+    con.execute("CREATE OR REPLACE TABLE ls_cust_v3 AS SELECT 2 AS id, 'Bob' AS name")
+    tables = {("silver", "orders"): "ls_orders_v1", (None, "customers"): "ls_cust_v3"}
+    sql = """
+    WITH orders AS (SELECT * FROM silver.orders WHERE silver.orders.id > 1)
+    SELECT orders.id, customers.name FROM orders
+    LEFT JOIN customers ON orders.id = customers.id
+    ORDER BY orders.id
+    """
+    assert rows(con, sql, tables) == [(2, "Bob"), (3, None), (4, None)]
+
+
+def test_to_dialect_leaves_the_parsed_query_alone() -> None:
+    parsed = parse_spark_sql("SELECT CAST(x AS INT) FROM orders")
+    before = parsed.expression.sql(dialect="spark")
+    first = to_dialect(parsed, {(None, "orders"): "ls_x"})
+    assert to_dialect(parsed, {(None, "orders"): "ls_x"}) == first
+    assert parsed.expression.sql(dialect="spark") == before
+
+
+def test_to_dialect_spark_keeps_spark_sql() -> None:
+    parsed = parse_spark_sql("SELECT o.id, o.id div 2 FROM silver.orders o")
+    out = to_dialect(parsed, {("silver", "orders"): "ls_x"}, dialect="spark")
+    assert out == "SELECT o.id, o.id DIV 2 FROM `ls_x` AS o"
