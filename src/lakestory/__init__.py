@@ -34,8 +34,18 @@ _LAZY = {
     "Local": ("lakestory.config.models", "LocalConnection"),
 }
 
-__all__ = ["Local", "Node", "Pipeline", "Project", "ProjectConfig", "Read", "RunResult", "Step",
-           "Write", "__version__"]
+__all__ = [
+    "Local",
+    "Node",
+    "Pipeline",
+    "Project",
+    "ProjectConfig",
+    "Read",
+    "RunResult",
+    "Step",
+    "Write",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,6 @@ Projects can also be built from the config models directly::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from lakestory.config.models import ProjectConfig
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ConfigError
 from lakestory.engines import create_engine
-from lakestory.observe.logs import LogObserver, configure
+from lakestory.observe.logs import LogObserver, configure, wants_event_logs
 from lakestory.runtime.events import EventBus, Subscriber
 from lakestory.runtime.graph import Graph, build_graph
 from lakestory.runtime.plan import Plan, build_plan, check_supported, select
@@ -34,30 +33,41 @@ __all__ = ["NodeRecord", "Plan", "Project", "RunResult"]
 
 
 class Project:
-    def __init__(self, config: ProjectConfig | LoadedConfig, root_dir: str | Path | None = None,
-                 env: str | None = None) -> None:
+    def __init__(
+        self,
+        config: ProjectConfig | LoadedConfig,
+        root_dir: str | Path | None = None,
+        env: str | None = None,
+    ) -> None:
         if isinstance(config, ProjectConfig):
             root = Path(root_dir or Path.cwd()).resolve()
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
         self._graph: Graph | None = None
         self.sql_cache = SqlCache(self.loaded.root_dir / ".lakestory" / "cache" / "sql.json")
-        root_str = str(self.loaded.root_dir)
-        if root_str not in sys.path:  # user modules for `function:` steps live beside the file
-            sys.path.insert(0, root_str)
 
     @classmethod
-    def load(cls, path: str | Path = "lakestory.yaml", env: str | None = None,
-             environ: Mapping[str, str] | None = None) -> Project:
+    def load(
+        cls,
+        path: str | Path = "lakestory.yaml",
+        env: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Project:
         return cls(load_project_file(path, env, environ))
 
     @classmethod
-    def build(cls, project: str, pipelines: Sequence[Any], root_dir: str | Path | None = None,
-              **settings: Any) -> Project:
+    def build(
+        cls,
+        project: str,
+        pipelines: Sequence[Any],
+        root_dir: str | Path | None = None,
+        **settings: Any,
+    ) -> Project:
         """A project from Python objects (or dicts): ``Project.build("p", [Pipeline(...)],
         connections={"raw": Local(type="local", base_path="data")})``."""
-        config = ProjectConfig.model_validate({"project": project, "pipelines": list(pipelines),
-                                               **settings})
+        config = ProjectConfig.model_validate(
+            {"project": project, "pipelines": list(pipelines), **settings}
+        )
         return cls(config, root_dir)
 
     @property
@@ -72,28 +82,40 @@ class Project:
 
     def validate(self) -> list[ConfigError]:
         """Check references, cycles, SQL and functions; returns not-yet-supported notes."""
-        _ = self.graph
-        return check_supported(self.loaded).errors
+        everything = build_plan(self.loaded, self.graph, select(self.graph), check=False)
+        return check_supported(self.loaded, everything).errors
 
-    def plan(self, pipelines: Sequence[str] = (), nodes: Sequence[str] = (),
-             tags: Sequence[str] = (), on_error: str | None = None) -> Plan:
+    def plan(
+        self,
+        pipelines: Sequence[str] = (),
+        nodes: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        on_error: str | None = None,
+    ) -> Plan:
         chosen = select(self.graph, pipelines, nodes, tags)
         return build_plan(self.loaded, self.graph, chosen, on_error)
 
-    def run(self, pipelines: Sequence[str] = (), nodes: Sequence[str] = (),
-            tags: Sequence[str] = (), on_error: str | None = None,
-            max_workers: int | None = None, subscribers: Iterable[Subscriber] = (),
-            **engine_options: Any) -> RunResult:
+    def run(
+        self,
+        pipelines: Sequence[str] = (),
+        nodes: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        on_error: str | None = None,
+        max_workers: int | None = None,
+        subscribers: Iterable[Subscriber] = (),
+        **engine_options: Any,
+    ) -> RunResult:
         plan = self.plan(pipelines, nodes, tags, on_error)
         configure(self.config.logging)
         bus = EventBus()
-        bus.subscribe(LogObserver())
+        if wants_event_logs(self.config.logging):
+            bus.subscribe(LogObserver())
         for sub in subscribers:
             bus.subscribe(sub)
         engine = create_engine(self.config.engine, **engine_options)
         try:
             workers = max_workers or self.config.max_workers
-            return Runner(plan, engine, bus, workers, self.sql_cache).run()
+            return Runner(plan, engine, bus, workers, self.sql_cache, self.loaded.root_dir).run()
         finally:
             engine.close()
             self.sql_cache.save()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -24,10 +25,15 @@ T = TypeVar("T")
 ProjectArg = Annotated[Path, typer.Argument(help="Project file.", show_default=True)]
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Environment overlay to apply.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text or json.")]
-PipelineOpt = Annotated[list[str] | None, typer.Option("--pipeline", "-p",
-                                                       help="Only nodes of this pipeline.")]
-NodeOpt = Annotated[list[str] | None, typer.Option(
-    "--node", "-n", help="Only this node; NAME+ adds downstream, +NAME adds upstream.")]
+PipelineOpt = Annotated[
+    list[str] | None, typer.Option("--pipeline", "-p", help="Only nodes of this pipeline.")
+]
+NodeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node", "-n", help="Only this node; NAME+ adds downstream, +NAME adds upstream."
+    ),
+]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only nodes with this tag.")]
 DEFAULT_PROJECT = Path("lakestory.yaml")
 
@@ -54,8 +60,9 @@ def _load(project: Path, env: str | None) -> Project:
 
 
 @app.command()
-def validate(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None,
-             fmt: FormatOpt = "text") -> None:
+def validate(
+    project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatOpt = "text"
+) -> None:
     """Check the project: schema, references, SQL and functions. No side effects."""
     from lakestory.cli import output
 
@@ -64,20 +71,33 @@ def validate(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None,
         notes = proj.validate()
         n = sum(len(p.nodes) for p in proj.config.pipelines)
         if fmt == "json":
-            output.emit_json({"ok": True, "project": proj.config.project, "nodes": n,
-                              "not_supported_yet": [e.to_dict() for e in notes]})
+            output.emit_json(
+                {
+                    "ok": True,
+                    "project": proj.config.project,
+                    "nodes": n,
+                    "not_supported_yet": [e.to_dict() for e in notes],
+                }
+            )
             return
         for e in notes:
             output.note(e.render())
-        output.out.print(f"[green]✓[/] {project}: {n} nodes in "
-                         f"{len(proj.config.pipelines)} pipelines are valid")
+        output.out.print(
+            f"[green]✓[/] {project}: {n} nodes in {len(proj.config.pipelines)} pipelines are valid"
+        )
 
     _guard(fmt, body)
 
 
 @app.command()
-def plan(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatOpt = "text",
-         pipeline: PipelineOpt = None, node: NodeOpt = None, tag: TagOpt = None) -> None:
+def plan(
+    project: ProjectArg = DEFAULT_PROJECT,
+    env: EnvOpt = None,
+    fmt: FormatOpt = "text",
+    pipeline: PipelineOpt = None,
+    node: NodeOpt = None,
+    tag: TagOpt = None,
+) -> None:
     """Show the DAG, the run order, and every read and write with its mode."""
     from lakestory.cli import output
     from lakestory.cli.render import print_plan
@@ -93,12 +113,21 @@ def plan(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatO
 
 
 @app.command()
-def run(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatOpt = "text",
-        pipeline: PipelineOpt = None, node: NodeOpt = None, tag: TagOpt = None,
-        on_error: Annotated[str | None, typer.Option(
-            "--on-error", help="fail_fast or fail_later (overrides the project).")] = None,
-        workers: Annotated[int | None, typer.Option(
-            "--workers", "-w", min=1, help="Nodes run at once.")] = None) -> None:
+def run(
+    project: ProjectArg = DEFAULT_PROJECT,
+    env: EnvOpt = None,
+    fmt: FormatOpt = "text",
+    pipeline: PipelineOpt = None,
+    node: NodeOpt = None,
+    tag: TagOpt = None,
+    on_error: Annotated[
+        str | None,
+        typer.Option("--on-error", help="fail_fast or fail_later (overrides the project)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", min=1, help="Nodes run at once.")
+    ] = None,
+) -> None:
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error."""
     from lakestory.cli import output
     from lakestory.cli.progress import ProgressDisplay
@@ -122,9 +151,10 @@ def run(project: ProjectArg = DEFAULT_PROJECT, env: EnvOpt = None, fmt: FormatOp
 
 
 @app.command()
-def init(name: Annotated[str, typer.Argument(help="Folder to create.")] = "demo",
-         force: Annotated[bool, typer.Option(help="Write into an existing folder.")] = False
-         ) -> None:
+def init(
+    name: Annotated[str, typer.Argument(help="Folder to create.")] = "demo",
+    force: Annotated[bool, typer.Option(help="Write into an existing folder.")] = False,
+) -> None:
     """Create a runnable bronze → silver → gold example project with sample data."""
     from lakestory.cli import output
     from lakestory.examples import create_example
@@ -156,11 +186,18 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: Annotated[bool, typer.Option("--version", callback=_version,
-                                                is_eager=True, help="Show the version.")] = False
-          ) -> None:
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
     """Declarative lakehouse pipelines from YAML, with a story of every run."""
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # Objects alive now live until exit: keep the interpreter's final collection from
+        # walking them all (measured: 0.10-0.15 s less per command, see bench/README.md).
+        gc.freeze()

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from lakestory.core.errors import LakestoryError
 
+
 def _console(stderr: bool) -> Console:
     console = Console(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns

@@ -16,8 +16,13 @@ _MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yello
 class ProgressDisplay:
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                 TimeElapsedColumn(), console=console, transient=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()  # events arrive from several worker threads
 
@@ -27,8 +32,10 @@ class ProgressDisplay:
 
     def _show(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.console.print(f"[bold]{escape(event.result.project)}[/] run "
-                               f"{event.result.run_id}: {len(event.node_keys)} nodes")
+            self.console.print(
+                f"[bold]{escape(event.result.project)}[/] run "
+                f"{event.result.run_id}: {len(event.node_keys)} nodes"
+            )
             self.progress.start()
         elif isinstance(event, NodeStarted):
             self.tasks[event.record.key] = self.progress.add_task(escape(event.record.key))
@@ -54,8 +61,10 @@ def _detail(r: object) -> str:
     if r.rows_read is not None:
         bits.append(f"{r.rows_read:,} read")
     if r.rows_written is not None and r.target:
-        bits.append(f"{r.rows_written:,} written → {escape(r.target)}"
-                    + (f" (v{r.table_version})" if r.table_version is not None else ""))
+        bits.append(
+            f"{r.rows_written:,} written → {escape(r.target)}"
+            + (f" (v{r.table_version})" if r.table_version is not None else "")
+        )
     elif r.rows_out is not None:
         bits.append(f"{r.rows_out:,} rows")
     return f"[dim]{', '.join(bits)}  {r.duration or 0:.2f}s[/]"

@@ -12,8 +12,10 @@ from lakestory.runtime.records import RunResult
 
 def print_plan(plan: Plan, console: Console) -> None:
     env = f" (env {plan.env})" if plan.env else ""
-    console.print(f"[bold]{escape(plan.project)}[/]{escape(env)} · engine {plan.engine} · "
-                  f"on_error {plan.on_error} · {len(plan.nodes)} nodes in run order")
+    console.print(
+        f"[bold]{escape(plan.project)}[/]{escape(env)} · engine {plan.engine} · "
+        f"on_error {plan.on_error} · {len(plan.nodes)} nodes in run order"
+    )
     table = Table(show_lines=False, pad_edge=False)
     for col in ("#", "node", "depends on", "reads", "steps", "writes"):
         table.add_column(col, overflow="fold")
@@ -23,11 +25,18 @@ def print_plan(plan: Plan, console: Console) -> None:
         reads += [f"{k} ← table {s['location']}" for k, s in d["reads_tables_of"].items()]
         steps = ", ".join(s["kind"] for s in d["steps"]) or "-"
         w = d["write"]
-        writes = (f"{w['location']} ({w['format']}, [bold]{w['mode']}[/]: {w['effect']})"
-                  if w else "-")
+        writes = (
+            f"{w['location']} ({w['format']}, [bold]{w['mode']}[/]: {w['effect']})" if w else "-"
+        )
         name = escape(pn.key) + ("" if pn.reason == "selected" else f"\n[dim]{pn.reason}[/]")
-        table.add_row(str(i), name, escape(", ".join(d["depends_on"]) or "-"),
-                      escape("\n".join(reads) or "-"), steps, writes)
+        table.add_row(
+            str(i),
+            name,
+            escape(", ".join(d["depends_on"]) or "-"),
+            escape("\n".join(reads) or "-"),
+            steps,
+            writes,
+        )
     console.print(table)
 
 
@@ -42,5 +51,7 @@ def print_failures(result: RunResult, out: Console, err: Console) -> None:
             style = "yellow" if line.startswith("hint:") else ""
             err.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
     colour = "green" if result.ok else "red"
-    out.print(f"[{colour}]run {result.status}[/] in {result.duration or 0:.2f}s: {summary} "
-              f"(run id {result.run_id})")
+    out.print(
+        f"[{colour}]run {result.status}[/] in {result.duration or 0:.2f}s: {summary} "
+        f"(run id {result.run_id})"
+    )

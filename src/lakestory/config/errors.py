@@ -50,7 +50,9 @@ def not_supported(key: str, feature: str, where: Any) -> NotSupportedYet:
     )
 
 
-def convert(exc: ValidationError, data: Any, smap: SourceMap, root: type[BaseModel]) -> list[ConfigError]:
+def convert(
+    exc: ValidationError, data: Any, smap: SourceMap, root: type[BaseModel]
+) -> list[ConfigError]:
     out: list[ConfigError] = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -68,27 +70,43 @@ def _one(err: Any, loc: Path_, path: Path_, smap: SourceMap, root: type[BaseMode
             return not_supported(key, PLANNED_KEYS[key], where)
         hint = suggestion(key, _fields_at(root, loc[:-1]))
         allowed = ", ".join(sorted(_fields_at(root, loc[:-1])))
-        return ConfigError(f"unknown key '{key}'", where=where,
-                           hint=hint or (f"allowed keys here: {allowed}" if allowed else None))
+        return ConfigError(
+            f"unknown key '{key}'",
+            where=where,
+            hint=hint or (f"allowed keys here: {allowed}" if allowed else None),
+        )
     if etype == "missing":
-        return ConfigError(f"missing required key '{loc[-1]}'", where=smap.where(path[:-1]),
-                           hint=f"add `{loc[-1]}:` here")
+        return ConfigError(
+            f"missing required key '{loc[-1]}'",
+            where=smap.where(path[:-1]),
+            hint=f"add `{loc[-1]}:` here",
+        )
     if etype == "union_tag_invalid":
         tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
         hint = suggestion(str(ctx.get("tag")), tags) or f"use one of: {', '.join(tags)}"
-        return ConfigError(f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} "
-                           f"'{ctx.get('tag')}'", where=smap.where((*path, "type")), hint=hint)
+        return ConfigError(
+            f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} '{ctx.get('tag')}'",
+            where=smap.where((*path, "type")),
+            hint=hint,
+        )
     if etype == "union_tag_not_found":
-        return ConfigError("missing required key 'type'", where=where,
-                           hint="say what kind it is, e.g. `type: local`")
+        return ConfigError(
+            "missing required key 'type'",
+            where=where,
+            hint="say what kind it is, e.g. `type: local`",
+        )
     if etype in ("literal_error", "enum"):
         expected = re.findall(r"'([^']+)'", str(ctx.get("expected", "")))
         hint = suggestion(str(err.get("input")), expected)
-        return ConfigError(f"'{err.get('input')}' is not one of: {', '.join(expected)}",
-                           where=where, hint=hint)
+        return ConfigError(
+            f"'{err.get('input')}' is not one of: {', '.join(expected)}", where=where, hint=hint
+        )
     if etype == "string_pattern_mismatch":
-        return ConfigError(f"'{err.get('input')}' is not a valid name",
-                           where=where, hint="use letters, digits and _, starting with a letter or _")
+        return ConfigError(
+            f"'{err.get('input')}' is not a valid name",
+            where=where,
+            hint="use letters, digits and _, starting with a letter or _",
+        )
     msg = str(err["msg"]).removeprefix("Value error, ")
     return ConfigError(msg, where=where)
 
@@ -98,7 +116,8 @@ def _data_path(data: Any, loc: Path_) -> Path_:
     out: list[str | int] = []
     current = data
     for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
+        # one branch per container type, so that mypy narrows each
+        if isinstance(current, dict) and part in current:  # noqa: SIM114
             current = current[part]
             out.append(part)
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
@@ -119,8 +138,9 @@ def _fields_at(root: type[BaseModel], loc: Path_) -> set[str]:
                 if isinstance(inner, type) and issubclass(inner, BaseModel):
                     field = inner.model_fields.get(str(part))
                     if field is None:
-                        field = next((f for f in inner.model_fields.values()
-                                      if f.alias == part), None)
+                        field = next(
+                            (f for f in inner.model_fields.values() if f.alias == part), None
+                        )
                     if field is not None:
                         nxt.append(field.annotation)
                     elif part in _tags(inner):

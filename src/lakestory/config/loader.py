@@ -42,26 +42,47 @@ def load_project_file(
 
 
 def load_project_text(
-    text: str, root_dir: Path, env_name: str | None = None,
-    environ: Mapping[str, str] | None = None, file: str = "<string>",
+    text: str,
+    root_dir: Path,
+    env_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    file: str = "<string>",
 ) -> LoadedConfig:
     data, smap = load_yaml_text(text, file)
     return resolve(data, smap, root_dir, env_name, environ)
 
 
 def resolve(
-    data: Any, smap: SourceMap, root_dir: Path, env_name: str | None,
+    data: Any,
+    smap: SourceMap,
+    root_dir: Path,
+    env_name: str | None,
     environ: Mapping[str, str] | None,
 ) -> LoadedConfig:
     if not isinstance(data, dict):
-        raise ConfigError("a project file must be a mapping of keys (project:, pipelines:, ...)",
-                          where=smap.where(()))
+        raise ConfigError(
+            "a project file must be a mapping of keys (project:, pipelines:, ...)",
+            where=smap.where(()),
+        )
     data = _overlay(data, smap, env_name)
     env = environment(root_dir, environ)
     sub = Substitution(env=env, vars={}, smap=smap)
-    variables = sub.apply(data.get("vars") or {}, ("vars",))
-    sub.vars = variables if isinstance(variables, dict) else {}
-    resolved = {k: (variables if k == "vars" else sub.apply(v, (k,))) for k, v in data.items()}
+    variables: Any = data.get("vars") or {}
+    if isinstance(variables, dict):  # in order, so that a var may use the ones above it
+        done: dict[str, Any] = {}
+        sub.vars = done
+        sub.pending = set(variables)
+        for name, value in variables.items():
+            sub.pending.discard(name)
+            done[name] = sub.apply(value, ("vars", name))
+        sub.pending = set()
+        variables = done
+    # `environments` is not resolved: the selected one is already merged in (and resolved
+    # there), and the others may use variables that only exist where they are used.
+    resolved = {
+        k: variables if k == "vars" else v if k == "environments" else sub.apply(v, (k,))
+        for k, v in data.items()
+    }
     sub.errors.raise_if_any()
     try:
         config = ProjectConfig.model_validate(resolved)
@@ -83,21 +104,29 @@ def _overlay(data: dict[str, Any], smap: SourceMap, env_name: str | None) -> dic
         raise ConfigError(
             f"environment '{env_name}' is not defined",
             where=smap.where(("environments",)),
-            hint=suggestion(env_name, envs) or (
-                f"defined environments: {', '.join(envs)}" if envs
-                else "add an `environments: {" + env_name + ": {...}}` block"),
+            hint=suggestion(env_name, envs)
+            or (
+                f"defined environments: {', '.join(envs)}"
+                if envs
+                else "add an `environments: {" + env_name + ": {...}}` block"
+            ),
         )
     overlay = envs[env_name] or {}
     if not isinstance(overlay, dict):
-        raise ConfigError(f"environment '{env_name}' must be a mapping of keys to override",
-                          where=smap.where(("environments", env_name)))
+        raise ConfigError(
+            f"environment '{env_name}' must be a mapping of keys to override",
+            where=smap.where(("environments", env_name)),
+        )
     merged = _deep_merge(data, overlay, smap, (), ("environments", env_name))
     return merged
 
 
 def _deep_merge(
-    base: dict[str, Any], over: dict[str, Any], smap: SourceMap,
-    base_path: tuple[Any, ...], over_path: tuple[Any, ...],
+    base: dict[str, Any],
+    over: dict[str, Any],
+    smap: SourceMap,
+    base_path: tuple[Any, ...],
+    over_path: tuple[Any, ...],
 ) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():

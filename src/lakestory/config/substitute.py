@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lakestory.config.yamlpos import Path_, SourceMap
-from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet
+from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet, Where
 from lakestory.core.text import suggestion
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -32,6 +32,7 @@ class Substitution:
     vars: Mapping[str, Any]
     smap: SourceMap
     resolved_env_values: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)  # vars not resolved yet (defined below)
     errors: ErrorList = field(default_factory=ErrorList)
 
     def apply(self, value: Any, path: Path_ = ()) -> Any:
@@ -46,64 +47,81 @@ class Substitution:
     def _string(self, text: str, path: Path_) -> Any:
         whole = _TOKEN.fullmatch(text)
         if whole and whole.group(1) is not None:
-            return self._lookup(whole.group(1).strip(), path)
+            return self._lookup(whole.group(1).strip(), self._where(path, text, 0))
 
         def repl(m: re.Match[str]) -> str:
             if m.group(1) is None:
                 return "${"
-            value = self._lookup(m.group(1).strip(), path)
+            value = self._lookup(m.group(1).strip(), self._where(path, text, m.start()))
             return "" if value is None else str(value)
 
         return _TOKEN.sub(repl, text)
 
-    def _lookup(self, expr: str, path: Path_) -> Any:
+    def _where(self, path: Path_, text: str, offset: int) -> Where:
+        """The reference at ``offset`` of the value at ``path``: its own line and column
+        when the file keeps the value's text as is, else the key's."""
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
         where = self.smap.where(path)
+        pos = self.smap.text_position(path, line, column)
+        return replace(where, line=pos[0], column=pos[1]) if pos else where
+
+    def _lookup(self, expr: str, where: Where) -> Any:
         if expr.startswith("vars."):
-            return self._var(expr[5:], path)
+            return self._var(expr[5:], where)
         name, default = expr, None
         if ":-" in expr:
             name, default = expr.split(":-", 1)
         prefix, _, rest = name.partition(":")
         if rest:
             if prefix.lower() != "env":
-                self.errors.add(NotSupportedYet(
-                    f"secret reference '${{{expr}}}' is not supported yet",
-                    where=where,
-                    hint="use an environment variable for now: ${MY_SECRET}",
-                ))
+                self.errors.add(
+                    NotSupportedYet(
+                        f"secret reference '${{{expr}}}' is not supported yet",
+                        where=where,
+                        hint="use an environment variable for now: ${MY_SECRET}",
+                    )
+                )
                 return None
             name = rest
         if not _NAME.match(name):
-            self.errors.add(ConfigError(f"'${{{expr}}}' is not a valid variable reference",
-                                        where=where,
-                                        hint="use ${NAME}, ${env:NAME}, ${NAME:-default} "
-                                        "or ${vars.name}; write $${ for a literal ${"))
+            self.errors.add(
+                ConfigError(
+                    f"'${{{expr}}}' is not a valid variable reference",
+                    where=where,
+                    hint="use ${NAME}, ${env:NAME}, ${NAME:-default} "
+                    "or ${vars.name}; write $${ for a literal ${",
+                )
+            )
             return None
         value = self.env.get(name)
         if value is None or (value == "" and default is not None):
             if default is not None:
                 return default
-            self.errors.add(ConfigError(
-                f"environment variable {name} is not set (used by {where.key})",
-                where=where,
-                hint=f"export {name}=... or add it to the .env file beside the project "
-                f"file, or give a default: ${{{name}:-value}}",
-            ))
+            self.errors.add(
+                ConfigError(
+                    f"environment variable {name} is not set",
+                    where=where,
+                    hint=f"export {name}=... or add it to the .env file beside the project "
+                    f"file, or give a default: ${{{name}:-value}}",
+                )
+            )
             return None
         if value:
             self.resolved_env_values.add(value)
         return value
 
-    def _var(self, dotted: str, path: Path_) -> Any:
+    def _var(self, dotted: str, where: Where) -> Any:
         current: Any = self.vars
         for part in dotted.split("."):
             if not isinstance(current, Mapping) or part not in current:
                 options = current.keys() if isinstance(current, Mapping) else []
-                self.errors.add(ConfigError(
-                    f"variable vars.{dotted} is not defined",
-                    where=self.smap.where(path),
-                    hint=suggestion(part, options) or "define it under `vars:` in the project",
-                ))
+                hint = suggestion(part, options) or "define it under `vars:` in the project"
+                if current is self.vars and part in self.pending:
+                    hint = f"vars.{part} is defined further down; a var may only use those above it"
+                self.errors.add(
+                    ConfigError(f"variable vars.{dotted} is not defined", where=where, hint=hint)
+                )
                 return None
             current = current[part]
         return current

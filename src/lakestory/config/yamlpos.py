@@ -17,7 +17,7 @@ from lakestory.core.errors import ConfigError, Where
 
 Path_ = tuple[str | int, ...]
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -26,6 +26,10 @@ class SourceMap:
 
     file: str
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # where each scalar value's text starts: (line, column, style) with the YAML style
+    # ("|", ">", "'", '"' or "" for plain), and the file's lines to find block indentation
+    scalars: dict[Path_, tuple[int, int, str]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list, repr=False)
 
     def where(self, path: Path_, **extra: Any) -> Where:
         """The closest known position for ``path`` (walking up to a parent if needed)."""
@@ -41,6 +45,28 @@ class SourceMap:
         for path, pos in list(self.positions.items()):
             if path[:n] == old:
                 self.positions[new + path[n:]] = pos
+        for path, scalar in list(self.scalars.items()):
+            if path[:n] == old:
+                self.scalars[new + path[n:]] = scalar
+
+    def text_position(self, path: Path_, line: int, column: int) -> tuple[int, int] | None:
+        """Where (line, column) of the string value at ``path`` stands in the file.
+
+        Exact for literal blocks (``|``) and for the first line of a one-line value; None
+        where YAML folds lines (``>`` blocks, multi-line plain or quoted values).
+        """
+        found = self.scalars.get(path)
+        if found is None:
+            return None
+        start_line, start_col, style = found
+        if style == "|":
+            body = self.lines[start_line : start_line + line]  # the block's first `line` lines
+            indent = next((len(t) - len(t.lstrip(" ")) for t in body if t.strip()), 0)
+            return start_line + line, indent + column
+        if line == 1 and style in ("", "'", '"'):
+            opening_quote = 1 if style else 0
+            return start_line, start_col + opening_quote + column - 1
+        return None
 
 
 def format_path(path: Path_) -> str:
@@ -63,15 +89,21 @@ def load_yaml(path: Path) -> tuple[Any, SourceMap]:
 
 
 def load_yaml_text(text: str, file: str) -> tuple[Any, SourceMap]:
-    smap = SourceMap(file)
+    smap = SourceMap(file, lines=text.splitlines())
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Where(file=file, line=mark.line + 1 if mark else None,
-                      column=mark.column + 1 if mark else None)
-        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", where=where,
-                          hint="check the indentation and quoting near this line") from None
+        where = Where(
+            file=file,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        )
+        raise ConfigError(
+            f"invalid YAML: {exc.problem or exc.context}",
+            where=where,
+            hint="check the indentation and quoting near this line",
+        ) from None
     if root is None:
         return {}, smap
     return _Builder(smap).build(root, ()), smap
@@ -88,6 +120,12 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode):
+            self.smap.scalars[path] = (
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                node.style or "",
+            )
         return self.constructor.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
@@ -100,10 +138,10 @@ class _Builder:
             child = (*path, key)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if key in out:
+                first = self.smap.positions.get(child, (None, None))[0]
                 raise ConfigError(
-                    f"duplicate key '{key}'",
-                    where=Where(file=self.smap.file, line=line, column=col,
-                                key=format_path(child)),
+                    f"duplicate key '{key}'" + (f" (first at line {first})" if first else ""),
+                    where=Where(file=self.smap.file, line=line, column=col, key=format_path(child)),
                     hint="a key may appear once per block; remove or merge the copies",
                 )
             self.smap.positions[child] = (line, col)

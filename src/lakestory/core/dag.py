@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
 
 class CycleError(Exception):
-    def __init__(self, cycle: list[Hashable]) -> None:
+    def __init__(self, cycle: Sequence[Hashable]) -> None:
         super().__init__(" -> ".join(map(str, cycle)))
-        self.cycle = cycle
+        self.cycle = list(cycle)
 
 
 class DAG(Generic[K]):
@@ -67,7 +67,7 @@ class DAG(Generic[K]):
         while True:
             node = next(u for u in self._up[node] if u in candidates)
             if node in seen:
-                cycle = path[seen[node] :] + [node]
+                cycle = [*path[seen[node] :], node]
                 cycle.reverse()
                 return cycle
             seen[node] = len(path)

@@ -156,6 +156,12 @@ class SqlError(LakestoryError):
     kind = "sql_error"
 
 
+class InvalidSql(ConfigError):
+    """A SQL step that does not parse, found before anything runs (exit code 2)."""
+
+    kind = "sql_error"
+
+
 class DataError(LakestoryError):
     """Input data is malformed (bad CSV row, unparsable value, missing file)."""
 

@@ -33,7 +33,7 @@ def capabilities(name: str) -> Capabilities:
         raise NotSupportedYet(
             f"engine '{name}' is not supported yet in this version",
             hint="use `engine: duckdb` (the default); "
-            f"the {name} engine will need `pip install \"lakestory[{_EXTRAS.get(name, name)}]\"`",
+            f'the {name} engine will need `pip install "lakestory[{_EXTRAS.get(name, name)}]"`',
         )
     return CAPABILITIES[name]
 

@@ -52,8 +52,9 @@ class Engine(Protocol):
         """Run a query (in the engine's dialect) that refers to frames by name."""
         ...
 
-    def call(self, fn: Callable[..., Any], frame: Frame, kwargs: Mapping[str, Any],
-             name: str) -> Frame:
+    def call(
+        self, fn: Callable[..., Any], frame: Frame, kwargs: Mapping[str, Any], name: str
+    ) -> Frame:
         """Run a Python step: ``fn(data, **kwargs)``; its result becomes a frame."""
         ...
 

@@ -9,19 +9,52 @@ from __future__ import annotations
 
 import csv
 import random
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Radia",
-         "Ken", "Margaret", "Tim", "Linus", "Guido", "Anita", "Dennis"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "McCarthy",
-        "Perlman", "Thompson", "Hamilton", "Berners-Lee", "Torvalds", "Rossum", "Borg"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "John",
+    "Radia",
+    "Ken",
+    "Margaret",
+    "Tim",
+    "Linus",
+    "Guido",
+    "Anita",
+    "Dennis",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "McCarthy",
+    "Perlman",
+    "Thompson",
+    "Hamilton",
+    "Berners-Lee",
+    "Torvalds",
+    "Rossum",
+    "Borg",
+]
 COUNTRIES = ["US", "GB", "DE", "FR", "NL", "IN", "BR", "JP"]
 STATUSES = ["active", "Active", "INACTIVE", "inactive", None]
 
 
-def generate(raw_dir: Path, customers: int = 60, orders: int = 400, seed: int = 42,
-             months: int = 3) -> None:
+def generate(
+    raw_dir: Path, customers: int = 60, orders: int = 400, seed: int = 42, months: int = 3
+) -> None:
     rng = random.Random(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     with open(raw_dir / "customers.csv", "w", newline="", encoding="utf-8") as fh:
@@ -32,22 +65,17 @@ def generate(raw_dir: Path, customers: int = 60, orders: int = 400, seed: int = 
     order_dir = raw_dir / "orders"
     order_dir.mkdir(exist_ok=True)
     start = date(2024, 1, 1)
-    writers = {}
-    handles = []
-    try:
+    with ExitStack() as stack:
+        writers = []
         for m in range(months):
-            fh = open(order_dir / f"orders_2024_{m + 1:02d}.csv", "w", newline="",  # noqa: SIM115
-                      encoding="utf-8")
-            handles.append(fh)
-            writers[m] = csv.writer(fh)
-            writers[m].writerow(["order_id", "customer_id", "amount", "quantity", "order_date"])
+            path = order_dir / f"orders_2024_{m + 1:02d}.csv"
+            writer = csv.writer(stack.enter_context(open(path, "w", newline="", encoding="utf-8")))
+            writer.writerow(["order_id", "customer_id", "amount", "quantity", "order_date"])
+            writers.append(writer)
         for oid in range(1, orders + 1):
             day = start + timedelta(days=rng.randrange(months * 30))
             month = min((day.year - 2024) * 12 + day.month - 1, months - 1)
             writers[month].writerow(_order(rng, oid, customers, day))
-    finally:
-        for fh in handles:
-            fh.close()
 
 
 def _customer(rng: random.Random, cid: int) -> list[object]:

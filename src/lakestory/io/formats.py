@@ -34,13 +34,13 @@ _WRITE_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "csv": {"header": ("header",), "delimiter": ("delimiter", "sep", "delim")},
     "json": {},
     "parquet": {"compression": ("compression",)},
-    "delta": {"target_file_size": ("target_file_size",),
-              "description": ("description",)},
+    "delta": {"target_file_size": ("target_file_size",), "description": ("description",)},
 }
 
 
-def normalize_options(fmt: str, options: dict[str, Any], *, write: bool,
-                      where: Where) -> dict[str, Any]:
+def normalize_options(
+    fmt: str, options: dict[str, Any], *, write: bool, where: Where
+) -> dict[str, Any]:
     table = (_WRITE_OPTIONS if write else _READ_OPTIONS).get(fmt, {})
     spelling = {s: canon for canon, spellings in table.items() for s in spellings}
     out: dict[str, Any] = {}

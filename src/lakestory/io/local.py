@@ -12,8 +12,11 @@ from pathlib import Path
 
 from lakestory.io.specs import Location
 
-_EXT = {"csv": (".csv", ".tsv", ".txt"), "json": (".json", ".jsonl", ".ndjson"),
-        "parquet": (".parquet", ".pq")}
+_EXT = {
+    "csv": (".csv", ".tsv", ".txt"),
+    "json": (".json", ".jsonl", ".ndjson"),
+    "parquet": (".parquet", ".pq"),
+}
 
 
 def location(connection: str, base_path: str, root_dir: Path, path: str) -> Location:
@@ -38,8 +41,11 @@ def list_files(uri: str, fmt: str) -> list[str]:
         found = []
         for dirpath, dirnames, filenames in os.walk(uri):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
-            found += [os.path.join(dirpath, f) for f in filenames
-                      if f.lower().endswith(exts) and not f.startswith((".", "_"))]
+            found += [
+                os.path.join(dirpath, f)
+                for f in filenames
+                if f.lower().endswith(exts) and not f.startswith((".", "_"))
+            ]
         return sorted(found)
     return []
 

@@ -17,8 +17,18 @@ from lakestory.config.models import LoggingConfig
 from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
 
 log = logging.getLogger("lakestory.run")
-_FIELDS = ("event", "run_id", "project", "pipeline", "node", "status", "duration_s",
-           "rows_read", "rows_written", "error")
+_FIELDS = (
+    "event",
+    "run_id",
+    "project",
+    "pipeline",
+    "node",
+    "status",
+    "duration_s",
+    "rows_read",
+    "rows_written",
+    "error",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,19 +47,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure(cfg: LoggingConfig) -> None:
-    structured = cfg.structured
+def structured(cfg: LoggingConfig) -> bool:
+    """JSON lines? ``LAKESTORY_LOG_FORMAT`` (json or text) wins over the config."""
     env = os.environ.get("LAKESTORY_LOG_FORMAT", "").lower()
-    if env:
-        structured = env == "json"
+    return env == "json" if env else cfg.structured
+
+
+def wants_event_logs(cfg: LoggingConfig) -> bool:
+    """A log line per run and node event: for machines (JSON) or when asked for (INFO).
+
+    At the default WARNING level in text mode the CLI's reporter already shows every
+    node's outcome, and a log line would say it twice.
+    """
+    return structured(cfg) or logging.getLevelName(cfg.level) <= logging.INFO
+
+
+def configure(cfg: LoggingConfig) -> None:
+    is_json = structured(cfg)
     root = logging.getLogger("lakestory")
     for h in list(root.handlers):
         if getattr(h, "_lakestory", False):
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._lakestory = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if structured else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if is_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root.addHandler(handler)
     root.setLevel(cfg.level)
     root.propagate = False
@@ -68,19 +93,33 @@ class LogObserver:
             log.info("run started", extra=self._extra(event="run_started"))
         elif isinstance(event, NodeStarted):
             r = event.record
-            log.debug("node started", extra=self._extra(event="node_started",
-                                                        pipeline=r.pipeline, node=r.node))
+            log.debug(
+                "node started",
+                extra=self._extra(event="node_started", pipeline=r.pipeline, node=r.node),
+            )
         elif isinstance(event, NodeFinished):
             r = event.record
             level = logging.ERROR if r.status == "failed" else logging.INFO
-            log.log(level, f"node {r.key} {r.status}", extra=self._extra(
-                event="node_finished", pipeline=r.pipeline, node=r.node, status=r.status,
-                duration_s=r.duration, rows_read=r.rows_read, rows_written=r.rows_written,
-                error=(r.error or {}).get("message")))
+            log.log(
+                level,
+                f"node {r.key} {r.status}",
+                extra=self._extra(
+                    event="node_finished",
+                    pipeline=r.pipeline,
+                    node=r.node,
+                    status=r.status,
+                    duration_s=r.duration,
+                    rows_read=r.rows_read,
+                    rows_written=r.rows_written,
+                    error=(r.error or {}).get("message"),
+                ),
+            )
         elif isinstance(event, RunFinished):
             res = event.result
-            log.info(f"run {res.status}", extra=self._extra(
-                event="run_finished", status=res.status, duration_s=res.duration))
+            log.info(
+                f"run {res.status}",
+                extra=self._extra(event="run_finished", status=res.status, duration_s=res.duration),
+            )
 
     def _extra(self, **fields: Any) -> dict[str, Any]:
         return {"run_id": self.run_id, "project": self.project, **fields}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lakestory.core.errors import LakestoryError, SqlError, Where
 from lakestory.engines.base import Engine, Frame
@@ -25,6 +26,7 @@ class NodeRun:
     upstream: Mapping[str, Frame]  # persisted outputs of upstream nodes in this run
     record: NodeRecord
     sql: SqlCache
+    root: Path | None = None  # the project folder, where function steps' modules live
     local: list[Frame] = field(default_factory=list)
 
     def run(self) -> Frame | None:
@@ -70,15 +72,14 @@ class NodeRun:
     def _input(self, key: str) -> Frame:
         if key in self.upstream:
             return self.upstream[key]
-        frame, _ = self.engine.read(self.planned.from_tables[key],
-                                    f"{self.planned.key}:in:{key}")
+        frame, _ = self.engine.read(self.planned.from_tables[key], f"{self.planned.key}:in:{key}")
         self.local.append(frame)
         return frame
 
     def _step(self, step: Step, df: Frame | None, inputs: dict[str, Frame]) -> Frame:
         if step.kind == "function":
             assert df is not None
-            fn = pysteps.resolve_function(step.text, step.where)
+            fn = pysteps.resolve_function(step.text, step.where, self.root)
             pysteps.check_params(fn, step.params, step.where)
             try:
                 return self.engine.call(fn, df, step.params, self._name(step))
@@ -88,11 +89,12 @@ class NodeRun:
                 raise pysteps.user_error(exc, step.text).located(**step.where.to_dict()) from None
         self.record.sql.append(step.text)
         if any(t == "df" for t in step.refs.values()) and df is None:
-            raise SqlError("the SQL reads `df`, but this node has no data yet",
-                           where=step.where,
-                           hint="add a `read:`, or a `depends_on:` whose output becomes df")
-        tables = {ref: inputs[target].name for ref, target in step.refs.items()
-                  if target in inputs}
+            raise SqlError(
+                "the SQL reads `df`, but this node has no data yet",
+                where=step.where,
+                hint="add a `read:`, or a `depends_on:` whose output becomes df",
+            )
+        tables = {ref: inputs[target].name for ref, target in step.refs.items() if target in inputs}
         if df is not None:
             tables.update({ref: df.name for ref, target in step.refs.items() if target == "df"})
         query = self.sql.translate(step.text, tables, self.engine.capabilities.sql_dialect)
@@ -113,9 +115,13 @@ def _sql_located(exc: SqlError, step: Step) -> SqlError:
         if line:
             break
     label = step.where.step or ""
-    where = Where(**{**step.where.to_dict(),
-                     "step": f"{label}, SQL line {line}" if line else label})
-    numbered = "\n".join(f"  {i:>3} | {t}" for i, t in enumerate(step.text
-                                                               .splitlines(), 1))
-    return SqlError(exc.what, where=where, detail=numbered,
-                    hint=exc.hint or "fix the SQL in this step; it is Spark SQL")
+    where = Where(
+        **{**step.where.to_dict(), "step": f"{label}, SQL line {line}" if line else label}
+    )
+    numbered = "\n".join(f"  {i:>3} | {t}" for i, t in enumerate(step.text.splitlines(), 1))
+    return SqlError(
+        exc.what,
+        where=where,
+        detail=numbered,
+        hint=exc.hint or "fix the SQL in this step; it is Spark SQL",
+    )

@@ -1,22 +1,32 @@
 """Resolve a project's nodes into one DAG across all pipelines.
 
 Edges come from explicit ``depends_on``, ``inputs`` aliases, node names referenced in SQL
-steps, and a node reading a table that another node writes (same connection and path).
+steps, and a node reading a table that another node writes (the same resolved path, or
+files inside it).
 A bare name resolves in the node's own pipeline first, then across pipelines when
 unambiguous; ``pipeline.node`` always works.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lakestory.config.loader import LoadedConfig
 from lakestory.config.models import LocalConnection, NodeConfig, ProjectConfig, StepConfig
-from lakestory.config.yamlpos import SourceMap
+from lakestory.config.yamlpos import SourceMap, format_path
 from lakestory.core.dag import DAG, CycleError
-from lakestory.core.errors import ConfigError, ErrorList, GraphError, LakestoryError, Where
+from lakestory.core.errors import (
+    ConfigError,
+    ErrorList,
+    GraphError,
+    InvalidSql,
+    SqlError,
+    Where,
+)
 from lakestory.core.text import suggestion
 from lakestory.io import formats, local
 from lakestory.io.specs import Location, Source, Target
@@ -48,12 +58,16 @@ class ResolvedNode:
     df_from: str | None  # node key whose output is `df` when there is no read
     data_deps: set[str] = field(default_factory=set)  # nodes whose output this one consumes
     order_deps: set[str] = field(default_factory=set)  # depends_on / same-table edges
+    depends_on: set[str] = field(default_factory=set)  # the resolved `depends_on:` entries
 
 
 @dataclass
 class Graph:
     nodes: dict[str, ResolvedNode]
     dag: DAG[str]
+
+
+_NO_DATA_HINT = "add a `read:`, or a `depends_on:` whose output becomes df"
 
 
 class _Builder:
@@ -72,10 +86,18 @@ class _Builder:
                 self.by_name.setdefault(n.name, []).append(key)
 
     def where(self, node: NodeConfig, *sub: str | int, pipeline: str = "", step: str = "") -> Where:
-        base = self.smap.where((*node._key_path, *sub), pipeline=pipeline or None,
-                               node=node.name, step=step or None)
-        return base if node._key_path else Where(pipeline=pipeline, node=node.name,
-                                                  key=".".join(map(str, sub)) or None)
+        base = self.smap.where(
+            (*node._key_path, *sub), pipeline=pipeline or None, node=node.name, step=step or None
+        )
+        if node._key_path:
+            return base
+        # built in Python: no file to point into, only the node and the key within it
+        return Where(
+            pipeline=pipeline or None,
+            node=node.name,
+            step=step or None,
+            key=format_path(sub) or None,
+        )
 
     def resolve(self, ref: str, pipeline: str, where: Where, what: str) -> str | None:
         if ref in self.by_key:
@@ -88,13 +110,21 @@ class _Builder:
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
-                self.errors.add(GraphError(
-                    f"{what} '{ref}' is ambiguous: {', '.join(found)}", where=where,
-                    hint="qualify it with its pipeline: " + " or ".join(found)))
+                self.errors.add(
+                    GraphError(
+                        f"{what} '{ref}' is ambiguous: {', '.join(found)}",
+                        where=where,
+                        hint="qualify it with its pipeline: " + " or ".join(found),
+                    )
+                )
                 return None
-        self.errors.add(GraphError(
-            f"unknown {what} '{ref}'", where=where,
-            hint=suggestion(ref, [*self.by_name, *self.by_key])))
+        self.errors.add(
+            GraphError(
+                f"unknown {what} '{ref}'",
+                where=where,
+                hint=suggestion(ref, [*self.by_name, *self.by_key]),
+            )
+        )
         return None
 
     def build(self) -> Graph:
@@ -113,9 +143,16 @@ class _Builder:
         try:
             dag.order()
         except CycleError as exc:
-            first = nodes[str(exc.cycle[0])]
-            raise GraphError(f"the nodes form a cycle: {exc}", where=first.where,
-                             hint="remove one of these dependencies") from None
+            cycle = [str(k) for k in exc.cycle]
+            why = [
+                f"{down} {_edge_reason(nodes[down], up)}" for up, down in itertools.pairwise(cycle)
+            ]
+            raise GraphError(
+                f"the nodes form a cycle: {exc}",
+                where=nodes[cycle[0]].where,
+                detail="\n".join(why),
+                hint="remove one of these dependencies",
+            ) from None
         return Graph(nodes, dag)
 
     def node(self, key: str, pipeline: str, node: NodeConfig) -> ResolvedNode:
@@ -124,76 +161,156 @@ class _Builder:
         target = self.target(node, pipeline) if node.write else None
         inputs: dict[str, str] = {}
         for alias, ref in node.inputs.items():
-            got = self.resolve(ref, pipeline, self.where(node, "inputs", alias,
-                                                         pipeline=pipeline), "input node")
+            got = self.resolve(
+                ref, pipeline, self.where(node, "inputs", alias, pipeline=pipeline), "input node"
+            )
             if got:
                 inputs[alias] = got
         deps = set()
         for i, ref in enumerate(node.depends_on):
-            got = self.resolve(ref, pipeline, self.where(node, "depends_on", i,
-                                                         pipeline=pipeline), "node")
+            got = self.resolve(
+                ref, pipeline, self.where(node, "depends_on", i, pipeline=pipeline), "node"
+            )
             if got:
                 deps.add(got)
         df_from = None
         if source is None and node.depends_on:
             df_from = self.resolve(node.depends_on[0], pipeline, w, "node")
         if source is None and df_from is None and not node.steps:
-            raise ConfigError("the node has nothing to do: no `read`, no `depends_on` and "
-                              "no transform steps", where=w)
-        steps = [self.step(node, pipeline, i, s, inputs) for i, s in enumerate(node.steps)]
-        data_deps = set(inputs.values()) | {k for s in steps for k in s.refs.values()
-                                            if k in self.by_key}
+            raise ConfigError(
+                "the node has nothing to do: no `read`, no `depends_on` and no transform steps",
+                where=w,
+            )
+        has_data = source is not None or df_from is not None
+        steps = [
+            self.step(node, pipeline, i, s, inputs, has_data or i > 0)
+            for i, s in enumerate(node.steps)
+        ]
+        data_deps = set(inputs.values()) | {
+            k for s in steps for k in s.refs.values() if k in self.by_key
+        }
         if df_from:
             data_deps.add(df_from)
         data_deps.discard(key)
-        return ResolvedNode(key, pipeline, node.name, node, w, source, target, steps, inputs,
-                            df_from, data_deps, deps - data_deps)
+        return ResolvedNode(
+            key,
+            pipeline,
+            node.name,
+            node,
+            w,
+            source,
+            target,
+            steps,
+            inputs,
+            df_from,
+            data_deps,
+            deps - data_deps,
+            deps,
+        )
 
-    def step(self, node: NodeConfig, pipeline: str, i: int, cfg: StepConfig,
-             inputs: dict[str, str]) -> Step:
-        label = f"transform.steps[{i}] ({cfg.kind})"
-        w = self.where(node, "transform", "steps", i, pipeline=pipeline, step=label)
+    def step_path(self, node: NodeConfig, i: int) -> tuple[str | int, ...]:
+        """The YAML path of step ``i``: ``transform.steps[i]``, or ``transform[i]`` when the
+        file lists the steps directly under ``transform:``."""
+        if (*node._key_path, "transform", i) in self.smap.positions:
+            return ("transform", i)
+        return ("transform", "steps", i)
+
+    def step(
+        self,
+        node: NodeConfig,
+        pipeline: str,
+        i: int,
+        cfg: StepConfig,
+        inputs: dict[str, str],
+        has_data: bool = True,
+    ) -> Step:
+        """``has_data``: whether the step gets a ``df`` (a read, a depends_on or a step)."""
+        sub = self.step_path(node, i)
+        label = f"{'.'.join(map(str, sub[:-1]))}[{i}] ({cfg.kind})"
+        w = self.where(node, *sub, pipeline=pipeline, step=label)
         if cfg.transformer:
             from lakestory.config.errors import not_supported
 
             raise not_supported("transformer", "built-in transformers", w)
         if cfg.function:
-            pysteps.locate_function(cfg.function, cfg.params, w)
+            if not has_data:
+                raise ConfigError(
+                    "a function step needs data, but this node has none before it",
+                    where=w,
+                    hint=_NO_DATA_HINT,
+                )
+            pysteps.locate_function(cfg.function, cfg.params, w, self.root)
             return Step(i, "function", cfg.function, w, params=dict(cfg.params))
         text = cfg.sql or self.sql_file(cfg.sql_file or "", w)
         try:
             table_refs = self.sql.refs(text)
-        except LakestoryError as exc:
-            raise exc.located(**{k: v for k, v in w.to_dict().items()
-                                 if k not in ("line", "column")}) from None
+        except SqlError as exc:  # found before anything runs: a config error (exit 2)
+            line, column = exc.where.line or 1, exc.where.column or 1
+            raise InvalidSql(
+                exc.what,
+                where=self.sql_where(node, sub, cfg, w, line, column),
+                hint=exc.hint,
+                detail=exc.detail,
+            ) from None
         refs: dict[tuple[str | None, str], str] = {}
         for ref in table_refs:
+            if ref.qualifier is None and ref.name.lower() == "df" and not has_data:
+                raise ConfigError(
+                    "the SQL reads `df`, but this node has no data yet",
+                    where=self.sql_where(node, sub, cfg, w, ref.line, ref.column),
+                    hint=_NO_DATA_HINT,
+                )
             if ref.qualifier is None and (ref.name.lower() == "df" or ref.name in inputs):
                 refs[(None, ref.name)] = "df" if ref.name.lower() == "df" else inputs[ref.name]
                 continue
             dotted = f"{ref.qualifier}.{ref.name}" if ref.qualifier else ref.name
-            where = Where(**{**w.to_dict(), "step": f"{label}, SQL line {ref.line}"})
+            where = self.sql_where(node, sub, cfg, w, ref.line, ref.column)
             got = self.resolve(dotted, pipeline, where, "table or node")
             if got:
                 refs[(ref.qualifier, ref.name)] = got
         return Step(i, "sql", text, w, refs=refs)
+
+    def sql_where(
+        self,
+        node: NodeConfig,
+        sub: tuple[str | int, ...],
+        cfg: StepConfig,
+        w: Where,
+        line: int,
+        column: int,
+    ) -> Where:
+        """Point at ``line``:``column`` of a step's SQL: in the .sql file, or in the project
+        file where the YAML keeps the SQL's lines as written (a ``|`` block, one line)."""
+        fields = {**w.to_dict(), "step": f"{w.step}, SQL line {line}"}
+        if cfg.sql_file:
+            base = Path(self.smap.file).parent if w.file else self.root
+            fields.update(file=str(base / cfg.sql_file), line=line, column=column)
+        elif node._key_path:
+            pos = self.smap.text_position((*node._key_path, *sub, "sql"), line, column)
+            if pos is not None:
+                fields.update(line=pos[0], column=pos[1])
+        return Where(**fields)
 
     def sql_file(self, path: str, where: Where) -> str:
         full = self.root / path
         try:
             return full.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read sql_file '{path}': {exc.strerror}",
-                              where=where) from None
+            raise ConfigError(
+                f"cannot read sql_file '{path}': {exc.strerror}", where=where
+            ) from None
 
-    def location(self, node: NodeConfig, pipeline: str, section: str, conn: str,
-                 path: str) -> Location:
+    def location(
+        self, node: NodeConfig, pipeline: str, section: str, conn: str, path: str
+    ) -> Location:
         connections = self.cfg.connections
         if conn not in connections:
-            raise ConfigError(f"unknown connection '{conn}'",
-                              where=self.where(node, section, "connection", pipeline=pipeline),
-                              hint=suggestion(conn, connections) or (
-                                  f"defined connections: {', '.join(connections) or 'none'}"))
+            raise ConfigError(
+                f"unknown connection '{conn}'",
+                where=self.where(node, section, "connection", pipeline=pipeline),
+                hint=suggestion(conn, connections)
+                or (f"defined connections: {', '.join(connections) or 'none'}"),
+            )
         c = connections[conn]
         if isinstance(c, LocalConnection):
             return local.location(conn, c.base_path, self.root, path)
@@ -204,9 +321,12 @@ class _Builder:
         assert r is not None
         w = self.where(node, "read", pipeline=pipeline)
         loc = self.location(node, pipeline, "read", r.connection, r.path or r.table or "")
-        opts = formats.normalize_options(str(r.format), r.options, write=False,
-                                         where=self.where(node, "read", "options",
-                                                          pipeline=pipeline))
+        opts = formats.normalize_options(
+            str(r.format),
+            r.options,
+            write=False,
+            where=self.where(node, "read", "options", pipeline=pipeline),
+        )
         del w
         return Source(loc, str(r.format or "table"), opts, r.column_types, r.version)
 
@@ -214,21 +334,47 @@ class _Builder:
         wc = node.write
         assert wc is not None
         loc = self.location(node, pipeline, "write", wc.connection, wc.path or wc.table or "")
-        opts = formats.normalize_options(str(wc.format), wc.options, write=True,
-                                         where=self.where(node, "write", "options",
-                                                          pipeline=pipeline))
+        opts = formats.normalize_options(
+            str(wc.format),
+            wc.options,
+            write=True,
+            where=self.where(node, "write", "options", pipeline=pipeline),
+        )
         return Target(loc, str(wc.format), wc.mode, tuple(wc.partition_by), tuple(wc.keys), opts)
 
     def table_edges(self, nodes: dict[str, ResolvedNode]) -> None:
-        writers: dict[tuple[str, str], str] = {}
+        """A node that reads a table another node writes (or files inside it) runs after it."""
+        writers = [(key, rn.target.location.key) for key, rn in nodes.items() if rn.target]
         for key, rn in nodes.items():
-            if rn.target:
-                writers.setdefault(rn.target.location.key, key)
-        for key, rn in nodes.items():
-            if rn.source and rn.source.location.key in writers:
-                writer = writers[rn.source.location.key]
-                if writer != key:
+            if rn.source is None:
+                continue
+            for writer, target in writers:
+                if writer != key and _reads_within(rn.source.location.key, target):
                     rn.order_deps.add(writer)
+
+
+def _reads_within(source: tuple[str, str], target: tuple[str, str]) -> bool:
+    """Whether reading ``source`` reads (part of) the table at ``target``: the same path, a
+    file or folder inside it, or a glob such as ``out/sales/*.parquet`` within it."""
+    (kind, path), (target_kind, table) = source, target
+    if kind != target_kind:
+        return False
+    path, table = path.replace(os.sep, "/"), table.replace(os.sep, "/")
+    parts = path.split("/")
+    wild = next((i for i, p in enumerate(parts) if any(ch in p for ch in "*?[")), len(parts))
+    base = "/".join(parts[:wild])
+    return base == table or base.startswith(table + "/")
+
+
+def _edge_reason(node: ResolvedNode, up: str) -> str:
+    """Why ``node`` depends on ``up``, for cycle messages."""
+    if any(up in step.refs.values() for step in node.steps):
+        return f"reads {up} in its SQL"
+    if up in node.inputs.values():
+        return f"takes {up} as an input"
+    if up == node.df_from or up in node.depends_on:
+        return f"depends_on {up}"
+    return f"reads the table {up} writes"
 
 
 def build_graph(loaded: LoadedConfig, sql: SqlCache | None = None) -> Graph:

@@ -13,7 +13,8 @@ from typing import Any
 from lakestory import engines
 from lakestory.config.errors import not_supported
 from lakestory.config.loader import LoadedConfig
-from lakestory.core.errors import ErrorList, NotSupportedYet, UsageError
+from lakestory.config.yamlpos import SourceMap
+from lakestory.core.errors import ErrorList, NotSupportedYet, UsageError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Capabilities
 from lakestory.io.specs import Source, Target
@@ -35,7 +36,9 @@ class PlannedNode:
     def to_dict(self) -> dict[str, Any]:
         n = self.node
         return {
-            "node": n.key, "pipeline": n.pipeline, "reason": self.reason,
+            "node": n.key,
+            "pipeline": n.pipeline,
+            "reason": self.reason,
             "depends_on": sorted(n.data_deps | n.order_deps),
             "reads": [_source(n.source)] if n.source else [],
             "reads_tables_of": {k: _source(s) for k, s in self.from_tables.items()},
@@ -56,32 +59,49 @@ class Plan:
         return next(p for p in self.nodes if p.key == key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"project": self.project, "env": self.env, "engine": self.engine,
-                "on_error": self.on_error, "nodes": [p.to_dict() for p in self.nodes]}
+        return {
+            "project": self.project,
+            "env": self.env,
+            "engine": self.engine,
+            "on_error": self.on_error,
+            "nodes": [p.to_dict() for p in self.nodes],
+        }
 
 
 def _source(s: Source) -> dict[str, Any]:
-    return {"location": s.location.display(), "uri": s.location.uri, "format": s.format,
-            **({"version": s.version} if s.version is not None else {})}
+    return {
+        "location": s.location.display(),
+        "uri": s.location.uri,
+        "format": s.format,
+        **({"version": s.version} if s.version is not None else {}),
+    }
 
 
 def _target(t: Target) -> dict[str, Any]:
     st = strategy(t.mode)
-    return {"location": t.location.display(), "uri": t.location.uri, "format": t.format,
-            "mode": t.mode, "effect": st.summary if st else "",
-            "partition_by": list(t.partition_by)}
+    return {
+        "location": t.location.display(),
+        "uri": t.location.uri,
+        "format": t.format,
+        "mode": t.mode,
+        "effect": st.summary if st else "",
+        "partition_by": list(t.partition_by),
+    }
 
 
-def select(graph: Graph, pipelines: Sequence[str] = (), nodes: Sequence[str] = (),
-           tags: Sequence[str] = ()) -> dict[str, str]:
+def select(
+    graph: Graph, pipelines: Sequence[str] = (), nodes: Sequence[str] = (), tags: Sequence[str] = ()
+) -> dict[str, str]:
     """Selected node keys → reason. No selector selects everything."""
     keys = list(graph.nodes)
     known_pipelines = {n.pipeline for n in graph.nodes.values()}
     for p in pipelines:
         if p not in known_pipelines:
-            raise UsageError(f"unknown pipeline '{p}'",
-                             hint=suggestion(p, known_pipelines) or
-                             f"pipelines: {', '.join(sorted(known_pipelines))}")
+            raise UsageError(
+                f"unknown pipeline '{p}'",
+                hint=suggestion(p, known_pipelines)
+                or f"pipelines: {', '.join(sorted(known_pipelines))}",
+            )
     if pipelines:
         keys = [k for k in keys if graph.nodes[k].pipeline in pipelines]
     if not nodes and not tags:
@@ -111,14 +131,24 @@ def _find(graph: Graph, name: str) -> str:
     if len(found) == 1:
         return found[0]
     if found:
-        raise UsageError(f"node '{name}' is ambiguous: {', '.join(found)}",
-                         hint="select it as pipeline.node")
-    raise UsageError(f"unknown node '{name}'",
-                     hint=suggestion(name, [*graph.nodes, *(n.name for n in graph.nodes.values())]))
+        raise UsageError(
+            f"node '{name}' is ambiguous: {', '.join(found)}", hint="select it as pipeline.node"
+        )
+    raise UsageError(
+        f"unknown node '{name}'",
+        hint=suggestion(name, [*graph.nodes, *(n.name for n in graph.nodes.values())]),
+    )
 
 
-def build_plan(loaded: LoadedConfig, graph: Graph, selected: dict[str, str],
-               on_error: str | None = None) -> Plan:
+def build_plan(
+    loaded: LoadedConfig,
+    graph: Graph,
+    selected: dict[str, str],
+    on_error: str | None = None,
+    *,
+    check: bool = True,
+) -> Plan:
+    """The plan for ``selected``; with ``check``, raise for anything not supported yet."""
     chosen = dict(selected)
     planned: dict[str, PlannedNode] = {}
     todo = list(chosen)
@@ -142,9 +172,15 @@ def build_plan(loaded: LoadedConfig, graph: Graph, selected: dict[str, str],
             if dep in planned and dep not in planned[key].from_tables:
                 planned[dep].consumers.append(key)
     cfg = loaded.config
-    plan = Plan(cfg.project, loaded.env_name, cfg.engine, on_error or cfg.on_error,
-                [planned[k] for k in order])
-    check_supported(loaded, plan).raise_if_any()
+    plan = Plan(
+        cfg.project,
+        loaded.env_name,
+        cfg.engine,
+        on_error or cfg.on_error,
+        [planned[k] for k in order],
+    )
+    if check:
+        check_supported(loaded, plan).raise_if_any()
     return plan
 
 
@@ -152,8 +188,12 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
     """Everything the config asks for that this version or engine cannot do yet."""
     found = ErrorList()
     cfg, smap = loaded.config, loaded.source
-    for key, feature in (("story", "run stories"), ("system", "the system catalog"),
-                         ("retry", "retries"), ("lineage", "OpenLineage events")):
+    for key, feature in (
+        ("story", "run stories"),
+        ("system", "the system catalog"),
+        ("retry", "retries"),
+        ("lineage", "OpenLineage events"),
+    ):
         if getattr(cfg, key) is not None:
             found.add(not_supported(key, feature, smap.where((key,))))
     if cfg.alerts:
@@ -166,33 +206,55 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
         return found
     if plan is not None:
         for pn in plan.nodes:
-            _check_node(pn.node, caps, found)
+            _check_node(pn.node, caps, smap, found)
     return found
 
 
-def _check_node(n: ResolvedNode, caps: Capabilities, found: ErrorList) -> None:
+def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: ErrorList) -> None:
+    def at(*sub: str) -> Where:
+        if not n.config._key_path:
+            return n.where
+        return smap.where((*n.config._key_path, *sub), pipeline=n.pipeline, node=n.name)
+
     if n.config.validation and (n.config.validation.tests or n.config.validation.gate):
-        found.add(not_supported("validation", "data-quality checks", n.where))
+        found.add(not_supported("validation", "data-quality checks", at("validation")))
     for spec, section in ((n.source, "read"), (n.target, "write")):
         if spec is None:
             continue
         kind = spec.location.kind
         if kind not in caps.connection_kinds:
-            found.add(NotSupportedYet(
-                f"{section}: connection type '{kind}' is not supported yet by the "
-                f"{caps.name} engine", where=n.where,
-                hint=f"supported here: {', '.join(sorted(caps.connection_kinds))}"))
+            found.add(
+                NotSupportedYet(
+                    f"{section}: connection type '{kind}' is not supported yet by the "
+                    f"{caps.name} engine",
+                    where=at(section, "connection"),
+                    hint=f"supported here: {', '.join(sorted(caps.connection_kinds))}",
+                )
+            )
         formats = caps.read_formats if section == "read" else caps.write_formats
         if spec.format not in formats:
-            found.add(NotSupportedYet(f"{section}: format '{spec.format}' is not supported yet",
-                                      where=n.where))
+            found.add(
+                NotSupportedYet(
+                    f"{section}: format '{spec.format}' is not supported yet",
+                    where=at(section, "format"),
+                )
+            )
     if n.config.read and n.config.read.timestamp:
-        found.add(not_supported("read.timestamp", "time travel by timestamp", n.where))
+        found.add(
+            not_supported("read.timestamp", "time travel by timestamp", at("read", "timestamp"))
+        )
     if n.target is not None:
         if n.target.mode not in caps.write_modes or strategy(n.target.mode) is None:
-            found.add(NotSupportedYet(
-                f"write mode '{n.target.mode}' is not supported yet",
-                where=n.where, hint=f"supported modes: {', '.join(sorted(caps.write_modes))}"))
+            found.add(
+                NotSupportedYet(
+                    f"write mode '{n.target.mode}' is not supported yet",
+                    where=at("write", "mode"),
+                    hint=f"supported modes: {', '.join(sorted(caps.write_modes))}",
+                )
+            )
         elif n.target.keys:
-            found.add(not_supported("write.keys", f"idempotent {n.target.mode} by keys",
-                                    n.where))
+            found.add(
+                not_supported(
+                    "write.keys", f"idempotent {n.target.mode} by keys", at("write", "keys")
+                )
+            )

@@ -72,8 +72,12 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "project": self.project, "env": self.env,
-            "status": self.status, "started_at": self.started_at.isoformat(),
+            "run_id": self.run_id,
+            "project": self.project,
+            "env": self.env,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
-            "duration_s": self.duration, "nodes": [r.to_dict() for r in self.nodes],
+            "duration_s": self.duration,
+            "nodes": [r.to_dict() for r in self.nodes],
         }

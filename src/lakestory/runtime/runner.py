@@ -14,6 +14,7 @@ import threading
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from pathlib import Path
 
 from lakestory.core.errors import LakestoryError
 from lakestory.engines.base import Engine, Frame
@@ -31,17 +32,29 @@ def _now() -> datetime:
 
 
 class Runner:
-    def __init__(self, plan: Plan, engine: Engine, bus: EventBus,
-                 max_workers: int | None = None, sql: SqlCache | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        engine: Engine,
+        bus: EventBus,
+        max_workers: int | None = None,
+        sql: SqlCache | None = None,
+        root: Path | None = None,
+    ) -> None:
         self.plan = plan
+        self.root = root
         self.sql = sql or SqlCache(None)
         self.engine = engine
         self.bus = bus
         self.max_workers = max_workers or min(4, os.cpu_count() or 1)
         self.records = {
-            p.key: NodeRecord(p.key, p.node.pipeline, p.node.name,
-                              target=p.node.target.location.display() if p.node.target else None,
-                              write_mode=p.node.target.mode if p.node.target else None)
+            p.key: NodeRecord(
+                p.key,
+                p.node.pipeline,
+                p.node.name,
+                target=p.node.target.location.display() if p.node.target else None,
+                write_mode=p.node.target.mode if p.node.target else None,
+            )
             for p in plan.nodes
         }
         self.outputs: dict[str, Frame] = {}
@@ -49,23 +62,31 @@ class Runner:
         self._lock = threading.Lock()
 
     def run(self, run_id: str | None = None) -> RunResult:
-        result = RunResult(run_id or uuid.uuid4().hex[:16], self.plan.project, self.plan.env,
-                           _now(), nodes=list(self.records.values()))
+        result = RunResult(
+            run_id or uuid.uuid4().hex[:16],
+            self.plan.project,
+            self.plan.env,
+            _now(),
+            nodes=list(self.records.values()),
+        )
         self.bus.publish(RunStarted(result, tuple(self.records)))
-        deps = {p.key: {d for d in p.node.data_deps | p.node.order_deps if d in self.records}
-                for p in self.plan.nodes}
+        deps = {
+            p.key: {d for d in p.node.data_deps | p.node.order_deps if d in self.records}
+            for p in self.plan.nodes
+        }
         waiting = [p.key for p in self.plan.nodes]
         running: dict[Future[None], str] = {}
         stop = False
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="lakestory") as pool:
             while waiting or running:
                 for key in list(waiting):
-                    blocked = self._blocked_by(deps[key])
-                    if blocked or stop:
+                    why = self._skip_reason(deps[key], stop)
+                    if why:
                         waiting.remove(key)
-                        self._skip(key, f"upstream {blocked} failed or was skipped" if blocked
-                                   else "the run stopped after a failure (on_error: fail_fast)")
-                    elif self._ready(deps[key]):
+                        self._skip(key, why)
+                    elif self._ready(deps[key]) and len(running) < self.max_workers:
+                        # submit only what a worker can start now, so a fail_fast stop
+                        # never finds nodes already queued behind the failure
                         waiting.remove(key)
                         running[pool.submit(self._run_node, key)] = key
                 if not running:
@@ -85,9 +106,15 @@ class Runner:
     def _ready(self, deps: set[str]) -> bool:
         return all(self.records[d].status == "success" for d in deps)
 
-    def _blocked_by(self, deps: set[str]) -> str | None:
-        bad = sorted(d for d in deps if self.records[d].status in ("failed", "skipped"))
-        return ", ".join(bad) or None
+    def _skip_reason(self, deps: set[str], stop: bool) -> str | None:
+        """Why a waiting node will not run, or None while it still may."""
+        failed = sorted(d for d in deps if self.records[d].status == "failed")
+        if failed:
+            return f"upstream {', '.join(failed)} failed"
+        if stop:
+            return "the run stopped after a failure (on_error: fail_fast)"
+        skipped = sorted(d for d in deps if self.records[d].status == "skipped")
+        return f"upstream {', '.join(skipped)} was skipped" if skipped else None
 
     def _skip(self, key: str, why: str) -> None:
         rec = self.records[key]
@@ -103,7 +130,7 @@ class Runner:
         with self._lock:
             upstream = {d: self.outputs[d] for d in planned.node.data_deps if d in self.outputs}
         try:
-            output = NodeRun(planned, self.engine, upstream, rec, self.sql).run()
+            output = NodeRun(planned, self.engine, upstream, rec, self.sql, self.root).run()
         except LakestoryError as exc:
             exc.located(pipeline=planned.node.pipeline, node=planned.node.name)
             rec.status, rec.error = "failed", {**exc.to_dict(), "text": exc.render()}

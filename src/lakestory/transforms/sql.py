@@ -375,7 +375,18 @@ def _fix_anonymous(node: exp.Anonymous) -> exp.Expression:
     return node
 
 
+def _int_result(node: exp.Expression) -> exp.Expression:
+    """Spark's date parts and DATEDIFF are INT; DuckDB's are BIGINT."""
+    return exp.Cast(this=node, to=exp.DataType.build("INT"))
+
+
+_INT_RESULTS = (
+    exp.DateDiff, exp.Year, exp.Quarter, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear,
+    exp.WeekOfYear, exp.Hour, exp.Minute, exp.Second,
+)  # fmt: skip
+
 _FIXES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
+    **dict.fromkeys(_INT_RESULTS, _int_result),
     exp.Cast: _fix_cast,
     exp.TryCast: _fix_cast,
     exp.TsOrDsToDate: _fix_to_date,
@@ -384,7 +395,7 @@ _FIXES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.TsOrDsAdd: _fix_date_add,
     exp.AddMonths: _fix_add_months,
     exp.LastDay: _fix_args,
-    exp.DayOfWeek: _fix_day_of_week,
+    exp.DayOfWeek: lambda node: _int_result(_fix_day_of_week(node)),
     exp.Mod: _fix_args,
     exp.IntDiv: _fix_int_div,
     exp.Substring: _fix_args,

@@ -51,13 +51,15 @@ class SqlCache:
             return tuple(Ref(*r) for r in cached)
         from lakestory.transforms.sql import parse_spark_sql
 
-        refs = tuple(Ref(r.name, r.qualifier, r.line, r.column)
-                     for r in parse_spark_sql(text).table_refs)
+        refs = tuple(
+            Ref(r.name, r.qualifier, r.line, r.column) for r in parse_spark_sql(text).table_refs
+        )
         self._put(key, [list(astuple(r)) for r in refs])
         return refs
 
-    def translate(self, text: str, tables: Mapping[tuple[str | None, str], str],
-                  dialect: str) -> str:
+    def translate(
+        self, text: str, tables: Mapping[tuple[str | None, str], str], dialect: str
+    ) -> str:
         """The SQL for ``dialect`` with table references replaced by ``tables``."""
         mapping = sorted(([q or "", n], v) for (q, n), v in tables.items())
         key = _digest("sql", json.dumps([text, mapping, dialect]))

@@ -25,8 +25,13 @@ class AzureConnection(Strict):
     container: str | None = None
     path_prefix: str | None = None
     auth_mode: Literal[
-        "account_key", "sas", "connection_string", "service_principal",
-        "managed_identity", "default", "key_vault",
+        "account_key",
+        "sas",
+        "connection_string",
+        "service_principal",
+        "managed_identity",
+        "default",
+        "key_vault",
     ] = "default"
     key_vault: str | None = None
     secret: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from lakestory.config.models.base import NAME_PATTERN, Strict
 
@@ -12,8 +12,13 @@ Format = Literal["csv", "parquet", "json", "delta"]
 WriteMode = Literal["overwrite", "append", "upsert", "append_once", "merge", "scd2"]
 
 _EXTENSIONS: dict[str, Format] = {
-    ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
-    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
 }
 
 
@@ -44,12 +49,15 @@ class ReadConfig(Strict):
         if len(given) != 1:
             raise ValueError("`read` needs exactly one of `path`, `table` or `query`")
         if self.path and self.format is None:
-            self.format = format_from_path(self.path)
-            if self.format is None:
+            # Check before assigning: with validate_assignment, assigning None would run
+            # this validator again, forever.
+            inferred = format_from_path(self.path)
+            if inferred is None:
                 raise ValueError(
                     f"cannot tell the format of '{self.path}': add `format:` "
                     "(csv, parquet, json or delta)"
                 )
+            self.format = inferred
         return self
 
 
@@ -76,7 +84,9 @@ class StepConfig(Strict):
 
     @property
     def kind(self) -> str:
-        return "function" if self.function else "sql" if (self.sql or self.sql_file) else "transformer"
+        if self.function:
+            return "function"
+        return "sql" if (self.sql or self.sql_file) else "transformer"
 
 
 class TransformConfig(Strict):
@@ -89,14 +99,23 @@ class ValidationConfig(Strict):
     gate: dict[str, Any] | None = None
 
 
+def _spark_spelling(schema: dict[str, Any]) -> None:
+    """JSON Schema: ``partitionBy`` (Spark's spelling) is accepted as well."""
+    schema["properties"]["partitionBy"] = schema["properties"]["partition_by"]
+
+
 class WriteConfig(Strict):
+    model_config = ConfigDict(json_schema_extra=_spark_spelling)
+
     connection: str
     format: Format | None = None
     path: str | None = None
     table: str | None = None
     mode: WriteMode = "overwrite"
     keys: list[str] = Field(default_factory=list)
-    partition_by: list[str] = Field(default_factory=list, alias="partitionBy")
+    partition_by: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("partition_by", "partitionBy")
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -110,14 +129,22 @@ class WriteConfig(Strict):
         return self
 
 
+def _or_one_string(schema: dict[str, Any]) -> None:
+    """JSON Schema: a list of names may also be written as one name."""
+    schema["anyOf"] = [{"type": "string"}, {"type": "array", "items": schema.pop("items")}]
+    schema.pop("type", None)
+
+
 class NodeConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    depends_on: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, json_schema_extra=_or_one_string)
+    depends_on: list[str] = Field(default_factory=list, json_schema_extra=_or_one_string)
     inputs: dict[str, str] = Field(default_factory=dict)
     read: ReadConfig | None = None
-    transform: TransformConfig | None = None
+    # a list is the steps themselves (made a TransformConfig before validation; the list type
+    # is here so that the JSON Schema accepts the short form too)
+    transform: TransformConfig | list[StepConfig] | None = None
     validation: ValidationConfig | None = None
     write: WriteConfig | None = None
     sensitive: bool | list[str] = False
@@ -136,7 +163,9 @@ class NodeConfig(Strict):
 
     @property
     def steps(self) -> list[StepConfig]:
-        return self.transform.steps if self.transform else []
+        if isinstance(self.transform, TransformConfig):
+            return self.transform.steps
+        return list(self.transform or [])
 
 
 class PipelineConfig(Strict):

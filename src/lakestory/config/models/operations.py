@@ -37,7 +37,7 @@ AlertEvent = Literal["on_start", "on_success", "on_failure", "on_quarantine", "o
 class AlertConfig(Strict):
     type: Literal["slack", "teams", "webhook"]
     url: str
-    on_events: list[AlertEvent] = Field(default_factory=lambda: ["on_failure"])
+    on_events: list[AlertEvent] = Field(default_factory=lambda: list[AlertEvent](["on_failure"]))
     throttle: str | None = None
 
 

@@ -71,7 +71,7 @@ class DuckDBEngine:
 
     def sql(self, query: str, name: str) -> DuckFrame:
         try:
-            self._cursor().execute(f"CREATE TEMP VIEW {q(name)} AS {query}")
+            run(self._cursor(), f"CREATE TEMP VIEW {q(name)} AS {query}")
         except duckdb.Error as exc:
             raise errors.sql_error(exc) from None
         return DuckFrame(name)
@@ -79,8 +79,9 @@ class DuckDBEngine:
     def native(self, frame: DuckFrame) -> duckdb.DuckDBPyRelation:
         return self._cursor().table(q(frame.name))
 
-    def call(self, fn: Callable[..., Any], frame: DuckFrame,
-             kwargs: Mapping[str, Any], name: str) -> DuckFrame:
+    def call(
+        self, fn: Callable[..., Any], frame: DuckFrame, kwargs: Mapping[str, Any], name: str
+    ) -> DuckFrame:
         result = fn(self.native(frame), **kwargs)
         cur = self._cursor()
         if isinstance(result, duckdb.DuckDBPyRelation):
@@ -94,15 +95,21 @@ class DuckDBEngine:
             raise StepError(
                 f"the function returned {type(result).__name__}, not data",
                 hint="return a DuckDB relation, a pyarrow Table or RecordBatchReader, "
-                "or a pandas/polars DataFrame")
+                "or a pandas/polars DataFrame",
+            )
         with self._lock:
             self._keep_alive[name] = result
         cur.register(name, result)
         return DuckFrame(name)
 
     def persist(self, frame: DuckFrame, name: str) -> DuckFrame:
-        self._cursor().execute(
-            f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM {q(frame.name)}")
+        try:
+            run(
+                self._cursor(),
+                f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM {q(frame.name)}",
+            )
+        except duckdb.Error as exc:
+            raise errors.compute_error(exc, f"computing {name}") from None
         return DuckFrame(name, table=True)
 
     def release(self, frame: DuckFrame) -> None:

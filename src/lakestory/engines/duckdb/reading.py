@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from lakestory.core.errors import DataError, Where
+from lakestory.core.text import suggestion
 from lakestory.engines.duckdb import errors
 from lakestory.io import local
 from lakestory.io.specs import Source
@@ -50,42 +51,76 @@ def input_files(source: Source) -> list[str]:
     if not files:
         raise DataError(
             f"input not found: {source.location.display()} ({source.location.uri})",
-            hint="check the path and the connection's base_path; "
-            "a folder is read recursively, a glob like data/*.csv also works",
+            hint=_missing_hint(source.location.uri, source.format),
         )
     return files
 
 
-def read_csv(cur: duckdb.DuckDBPyConnection, source: Source, table: str,
-             declared: dict[str, str]) -> None:
+def _missing_hint(uri: str, fmt: str) -> str:
+    path = uri.rstrip("/")
+    if os.path.isdir(path):
+        return (
+            f"the folder holds no {fmt} files (names starting with . or _ are skipped); "
+            "set `format:` if the files are of another kind"
+        )
+    parent, name = os.path.split(path)
+    if any(ch in path for ch in "*?["):
+        return "no file matches the pattern"
+    if not os.path.isdir(parent):
+        return f"the folder {parent} does not exist; check the path and the connection's base_path"
+    return suggestion(name, sorted(os.listdir(parent))) or (
+        "check the path and the connection's base_path; "
+        "a folder is read recursively, a glob like data/*.csv also works"
+    )
+
+
+def read_csv(
+    cur: duckdb.DuckDBPyConnection, source: Source, table: str, declared: dict[str, str]
+) -> None:
     """Materialise CSV files strictly into ``table``; types from ``declared`` or inferred."""
     files = input_files(source)
     opts = source.options
     delim = str(opts.get("delimiter", ","))
     quote = str(opts.get("quote", '"'))
     header = bool(opts.get("header", True))
-    names = _header(files, delim, quote, header, opts.get("encoding", "utf-8"))
+    names = _header(files, delim, quote, header, opts)
     unknown = set(declared) - set(names)
     if unknown:
-        raise DataError(f"read.schema names columns not in the file: {', '.join(sorted(unknown))}",
-                        where=Where(file=files[0], line=1),
-                        hint=f"columns in the file: {', '.join(names)}")
+        raise DataError(
+            f"read.schema names columns not in the file: {', '.join(sorted(unknown))}",
+            where=Where(file=files[0], line=1),
+            hint=f"columns in the file: {', '.join(names)}",
+        )
     columns = "{" + ", ".join(f"{lit(n)}: {lit(declared.get(n, 'VARCHAR'))}" for n in names) + "}"
     args = [
-        lit(files), f"header={lit(header)}", f"delim={lit(delim)}", f"quote={lit(quote)}",
-        f"escape={lit(str(opts.get('escape', quote)))}", "strict_mode=true",
-        "auto_detect=false", f"columns={columns}", "filename=false",
+        lit(files),
+        f"header={lit(header)}",
+        f"delim={lit(delim)}",
+        f"quote={lit(quote)}",
+        f"escape={lit(str(opts.get('escape', quote)))}",
+        "strict_mode=true",
+        "auto_detect=false",
+        f"columns={columns}",
+        "filename=false",
     ]
-    for key, arg in (("null_value", "nullstr"), ("skip_rows", "skip"),
-                     ("date_format", "dateformat"), ("timestamp_format", "timestampformat"),
-                     ("comment", "comment")):
+    for key, arg in (
+        ("null_value", "nullstr"),
+        ("skip_rows", "skip"),
+        ("encoding", "encoding"),
+        ("date_format", "dateformat"),
+        ("timestamp_format", "timestampformat"),
+        ("comment", "comment"),
+    ):
         if key in opts:
             args.append(f"{arg}={lit(opts[key])}")
     raw = table + "__raw"
     try:
         run(cur, f"CREATE TABLE {q(raw)} AS SELECT * FROM read_csv({', '.join(args)})")
     except duckdb.Error as exc:
-        raise errors.csv_error(exc, files) from None
+        dialect = errors.CsvDialect(
+            delim, quote, str(opts.get("escape", quote)), str(opts.get("encoding", "utf-8"))
+        )
+        raise errors.csv_error(exc, files, dialect, names, source.column_types) from None
     infer = [n for n in names if n not in declared] if opts.get("infer_schema", True) else []
     types = _infer_types(cur, raw, infer)
     select = ", ".join(
@@ -95,11 +130,18 @@ def read_csv(cur: duckdb.DuckDBPyConnection, source: Source, table: str,
     run(cur, f"DROP TABLE {q(raw)}")
 
 
-def _header(files: list[str], delim: str, quote: str, header: bool, encoding: str) -> list[str]:
+def _header(
+    files: list[str], delim: str, quote: str, header: bool, opts: dict[str, Any]
+) -> list[str]:
+    """The column names: the first row after ``skip_rows`` and comment lines, as DuckDB reads."""
     names: list[str] | None = None
+    skip, comment = int(opts.get("skip_rows", 0)), str(opts.get("comment", "") or "")
     for path in files:
-        with open(path, newline="", encoding=encoding) as fh:
-            row = next(csv.reader(fh, delimiter=delim, quotechar=quote), None)
+        with open(path, newline="", encoding=str(opts.get("encoding", "utf-8"))) as fh:
+            for _ in range(skip):
+                fh.readline()
+            lines = (ln for ln in fh if not (comment and ln.startswith(comment)))
+            row = next(csv.reader(lines, delimiter=delim, quotechar=quote), None)
         if row is None:
             continue
         found = row if header else [f"_c{i}" for i in range(len(row))]
@@ -116,8 +158,10 @@ def _header(files: list[str], delim: str, quote: str, header: bool, encoding: st
         raise DataError("CSV input is empty (no header row)", where=Where(file=files[0]))
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
-        raise DataError(f"CSV header repeats column names: {', '.join(sorted(dupes))}",
-                        where=Where(file=files[0], line=1))
+        raise DataError(
+            f"CSV header repeats column names: {', '.join(sorted(dupes))}",
+            where=Where(file=files[0], line=1),
+        )
     return names
 
 
@@ -141,8 +185,7 @@ def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -
         flags = row[i * width : (i + 1) * width]
         if not flags[-1]:
             continue  # all null or no rows: stays VARCHAR
-        out[n] = next((t for (t, _), ok in zip(_CANDIDATES, flags, strict=False) if ok),
-                      "VARCHAR")
+        out[n] = next((t for (t, _), ok in zip(_CANDIDATES, flags, strict=False) if ok), "VARCHAR")
     return {n: t for n, t in out.items() if t != "VARCHAR"}
 
 
@@ -161,17 +204,20 @@ def read_json(cur: duckdb.DuckDBPyConnection, source: Source, table: str) -> Non
 def read_parquet(cur: duckdb.DuckDBPyConnection, source: Source, view: str) -> int:
     files = input_files(source)
     try:
-        run(cur, f"CREATE TEMP VIEW {q(view)} AS SELECT * FROM read_parquet({lit(files)}, "
-                    "hive_partitioning=true, union_by_name=true)")
-        row = run(cur,
-            f"SELECT sum(num_rows) FROM parquet_file_metadata({lit(files)})")[0]
+        run(
+            cur,
+            f"CREATE TEMP VIEW {q(view)} AS SELECT * FROM read_parquet({lit(files)}, "
+            "hive_partitioning=true, union_by_name=true)",
+        )
+        row = run(cur, f"SELECT sum(num_rows) FROM parquet_file_metadata({lit(files)})")[0]
     except duckdb.Error as exc:
         raise errors.data_error(exc, "cannot read Parquet", files) from None
     return int(row[0] or 0) if row else 0
 
 
-def read_delta(cur: duckdb.DuckDBPyConnection, source: Source, view: str,
-               keep_alive: dict[str, Any]) -> int:
+def read_delta(
+    cur: duckdb.DuckDBPyConnection, source: Source, view: str, keep_alive: dict[str, Any]
+) -> int:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -179,11 +225,13 @@ def read_delta(cur: duckdb.DuckDBPyConnection, source: Source, view: str,
     try:
         table = DeltaTable(uri, version=source.version)
     except TableNotFoundError:
+        held = os.path.isdir(uri) and any(not n.startswith(".") for n in os.listdir(uri))
         hint = "check the path" + (
-            "; it holds files but no _delta_log: is the format parquet?" if os.path.isdir(uri)
-            else "")
-        raise DataError(f"input not found: no Delta table at {source.location.display()} "
-                        f"({uri})", hint=hint) from None
+            "; it holds files but no _delta_log: is the format parquet?" if held else ""
+        )
+        raise DataError(
+            f"input not found: no Delta table at {source.location.display()} ({uri})", hint=hint
+        ) from None
     dataset = table.to_pyarrow_dataset()
     keep_alive[view] = dataset
     cur.register(view, dataset)
