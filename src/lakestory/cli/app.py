@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -55,7 +56,13 @@ def _guard(fmt: str, body: Callable[[], T]) -> T:
 def _load(project: Path, env: str | None) -> Project:
     from lakestory.api import Project
 
-    return Project.load(project, env=env)
+    loaded = Project.load(project, env=env)
+    # Start-up allocates many long-lived objects (modules, config schemas) with the cyclic
+    # GC paused (see main); freeze them so no later collection, nor the one at exit, walks
+    # them again, then collect normally for the run. Engine libraries load after this.
+    gc.freeze()
+    gc.enable()
+    return loaded
 
 
 @app.command()
@@ -194,4 +201,5 @@ def _main(
 
 
 def main() -> None:
+    gc.disable()  # re-enabled once the project is loaded (_load)
     app()
