@@ -17,43 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-FIRST = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Frances",
-    "John",
-    "Radia",
-    "Ken",
-    "Margaret",
-    "Tim",
-    "Linus",
-    "Guido",
-    "Anita",
-    "Dennis",
-]
-LAST = [
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Allen",
-    "McCarthy",
-    "Perlman",
-    "Thompson",
-    "Hamilton",
-    "Berners-Lee",
-    "Torvalds",
-    "Rossum",
-    "Borg",
-]
-COUNTRIES = ["US", "GB", "DE", "FR", "NL", "IN", "BR", "JP"]
-STATUSES = ["active", "Active", "INACTIVE", "inactive", None]
+from lakestory.examples.sample_data import COUNTRIES, FIRST, LAST, STATUSES
+
 MONTHS = 12
 MARKER = "generated.json"
 

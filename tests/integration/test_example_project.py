@@ -362,6 +362,7 @@ def test_real_process_end_to_end(demo: Path, read_delta: Callable[..., Any]) -> 
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # nothing but the report: no log noise, no warnings at exit
     report = json.loads(proc.stdout)
     assert [n["status"] for n in report["nodes"]] == ["success"] * 6
     metrics = read_delta(demo / "data" / "lake" / "gold" / "customer_metrics")

@@ -36,6 +36,7 @@ NodeOpt = Annotated[
 ]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only nodes with this tag.")]
 DEFAULT_PROJECT = Path("lakestory.yaml")
+_startup = {"gc_paused": False}  # set by main() only, never when `app` runs in-process
 
 
 def _guard(fmt: str, body: Callable[[], T]) -> T:
@@ -57,11 +58,14 @@ def _load(project: Path, env: str | None) -> Project:
     from lakestory.api import Project
 
     loaded = Project.load(project, env=env)
-    # Start-up allocates many long-lived objects (modules, config schemas) with the cyclic
-    # GC paused (see main); freeze them so no later collection, nor the one at exit, walks
-    # them again, then collect normally for the run. Engine libraries load after this.
-    gc.freeze()
-    gc.enable()
+    if _startup["gc_paused"]:
+        # Start-up allocated many long-lived objects (modules, config schemas) with the
+        # cyclic GC paused (see main); freeze them so no later collection, nor the one at
+        # exit, walks them again, then collect normally for the run. Engine libraries load
+        # after this, so none of their objects are frozen.
+        _startup["gc_paused"] = False
+        gc.freeze()
+        gc.enable()
     return loaded
 
 
@@ -201,5 +205,7 @@ def _main(
 
 
 def main() -> None:
+    """The console entry point: a fresh process, so start-up may pause the cyclic GC."""
+    _startup["gc_paused"] = True
     gc.disable()  # re-enabled once the project is loaded (_load)
     app()

@@ -57,8 +57,25 @@ def convert(
     for err in exc.errors():
         loc = tuple(err["loc"])
         path = _data_path(data, loc)
-        out.append(_one(err, loc, path, smap, root))
+        error = _one(err, loc, path, smap, root)
+        out.append(error.located(**_owner(data, path)))
     return out
+
+
+def _owner(data: Any, path: Path_) -> dict[str, str]:
+    """The pipeline and node names an error path lies under, as far as the data says."""
+    found: dict[str, str] = {}
+    if len(path) >= 2 and path[0] == "pipelines" and isinstance(path[1], int):
+        pipelines = data.get("pipelines") if isinstance(data, dict) else None
+        pipe = pipelines[path[1]] if isinstance(pipelines, list) else None
+        if isinstance(pipe, dict) and isinstance(pipe.get("pipeline"), str):
+            found["pipeline"] = pipe["pipeline"]
+        if len(path) >= 4 and path[2] == "nodes" and isinstance(path[3], int):
+            nodes = pipe.get("nodes") if isinstance(pipe, dict) else None
+            node = nodes[path[3]] if isinstance(nodes, list) else None
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                found["node"] = node["name"]
+    return found
 
 
 def _one(err: Any, loc: Path_, path: Path_, smap: SourceMap, root: type[BaseModel]) -> ConfigError:

@@ -20,6 +20,17 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _HIDDEN = (_PACKAGE_DIR, str(Path(importlib.__file__).parent), "<frozen ")
 
 
+def _split(dotted: str, where: Where) -> tuple[str, str]:
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name:
+        raise ConfigError(
+            f"function '{dotted}' must be written as module.function",
+            where=where,
+            hint="e.g. `function: my_project.transforms.enrich`",
+        )
+    return module_name, attr
+
+
 def prefer_project(module_name: str, root: Path | None) -> None:
     """Make ``module_name`` resolve to the project's own module when it has one.
 
@@ -46,13 +57,7 @@ def prefer_project(module_name: str, root: Path | None) -> None:
 
 
 def resolve_function(dotted: str, where: Where, root: Path | None = None) -> Callable[..., Any]:
-    module_name, _, attr = dotted.rpartition(".")
-    if not module_name:
-        raise ConfigError(
-            f"function '{dotted}' must be written as module.function",
-            where=where,
-            hint="e.g. `function: my_project.transforms.enrich`",
-        )
+    module_name, attr = _split(dotted, where)
     prefer_project(module_name, root)
     try:
         module = importlib.import_module(module_name)
@@ -99,13 +104,7 @@ def locate_function(
     The module's source is parsed: the function must be defined at top level and accept
     the given params. Modules without Python source are imported instead.
     """
-    module_name, _, attr = dotted.rpartition(".")
-    if not module_name:
-        raise ConfigError(
-            f"function '{dotted}' must be written as module.function",
-            where=where,
-            hint="e.g. `function: my_project.transforms.enrich`",
-        )
+    module_name, attr = _split(dotted, where)
     prefer_project(module_name, root)
     try:
         spec = importlib.util.find_spec(module_name)

@@ -1,7 +1,7 @@
 """Spark SQL front end: parse a SQL step, find the tables it reads, emit it for an engine.
 
 Users write SQL steps in Spark SQL (Spark 3.5, ``spark.sql.ansi.enabled=false``). On DuckDB
-the step is transpiled with sqlglot, and a few rewrites (``_FIXES``) close the gaps where
+the step is transpiled with sqlglot, and a few rewrites (``_DUCKDB_FIXES``) close the gaps where
 sqlglot's output would answer differently from Spark. The DuckDB engine runs with
 ``SET TimeZone='UTC'`` and ``SET default_null_order='nulls_first_on_asc_last_on_desc'``;
 under those settings timestamps and NULL ordering match Spark without rewriting. Spark's
@@ -24,6 +24,7 @@ from lakestory.core.errors import SqlError, Where
 from lakestory.core.text import suggestion
 
 _SPARK = Dialect.get_or_raise("spark")
+Fix = Callable[[Any], exp.Expression]  # rewrites one node so it answers as Spark does
 _INTEGRAL = (exp.DType.TINYINT, exp.DType.SMALLINT, exp.DType.INT, exp.DType.BIGINT)
 _KEYWORDS = (
     "SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "JOIN", "LEFT", "RIGHT", "INNER",
@@ -221,8 +222,7 @@ def to_dialect(
     """
     expression = parsed.expression.copy()
     _replace_tables(expression, {_key(q, n): physical for (q, n), physical in tables.items()})
-    if dialect == "duckdb":
-        _apply_fixes(expression)
+    _apply_fixes(expression, _SPARK_FIXES.get(dialect, {}))
     return expression.sql(dialect=dialect)
 
 
@@ -246,10 +246,10 @@ def _replace_tables(expression: exp.Expression, lookup: dict[tuple[str | None, s
             column.set("catalog", None)
 
 
-def _apply_fixes(root: exp.Expression) -> None:
+def _apply_fixes(root: exp.Expression, fixes: Mapping[type[exp.Expr], Fix]) -> None:
     """Rewrite nodes bottom-up (children first), so nested calls are all fixed."""
     for node in reversed(list(root.walk())):
-        fix = _FIXES.get(type(node))
+        fix = fixes.get(type(node))
         if fix is None:
             continue
         parent, key, index = node.parent, node.arg_key, node.index
@@ -385,7 +385,7 @@ _INT_RESULTS = (
     exp.WeekOfYear, exp.Hour, exp.Minute, exp.Second,
 )  # fmt: skip
 
-_FIXES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
+_DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     **dict.fromkeys(_INT_RESULTS, _int_result),
     exp.Cast: _fix_cast,
     exp.TryCast: _fix_cast,
@@ -402,3 +402,6 @@ _FIXES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.ArraySize: _fix_size,
     exp.Anonymous: _fix_anonymous,
 }
+
+# Rewrites that make each target dialect answer as Spark does, by dialect.
+_SPARK_FIXES: dict[str, dict[type[exp.Expr], Fix]] = {"duckdb": _DUCKDB_FIXES}
