@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from lakestory._version import __version__
 from lakestory.config.yamlpos import Path_, SourceMap
 from lakestory.core.errors import ConfigError, NotSupportedYet
-from lakestory.core.text import suggestion
+from lakestory.core.text import did_you_mean, suggestion
 
 # Keys documented for later capabilities: rejected with "not supported yet", never ignored.
 PLANNED_KEYS: dict[str, str] = {
@@ -53,13 +53,29 @@ def not_supported(key: str, feature: str, where: Any) -> NotSupportedYet:
 def convert(
     exc: ValidationError, data: Any, smap: SourceMap, root: type[BaseModel]
 ) -> list[ConfigError]:
+    errors = exc.errors()
+    meant = _meant_keys(errors, root)
     out: list[ConfigError] = []
-    for err in exc.errors():
+    for err in errors:
         loc = tuple(err["loc"])
+        if err["type"] == "missing" and (loc[:-1], loc[-1]) in meant:
+            continue  # the misspelt key beside it already says "did you mean ..."
         path = _data_path(data, loc)
         error = _one(err, loc, path, smap, root)
         out.append(error.located(**_owner(data, path)))
     return out
+
+
+def _meant_keys(errors: list[Any], root: type[BaseModel]) -> set[tuple[Path_, str]]:
+    """(parent, key) pairs that an unknown key beside them was probably meant to be."""
+    meant = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            best = did_you_mean(str(loc[-1]), _fields_at(root, loc[:-1]))
+            if best:
+                meant.add((loc[:-1], best))
+    return meant
 
 
 def _owner(data: Any, path: Path_) -> dict[str, str]:

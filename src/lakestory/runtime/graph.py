@@ -99,7 +99,10 @@ class _Builder:
             key=format_path(sub) or None,
         )
 
-    def resolve(self, ref: str, pipeline: str, where: Where, what: str) -> str | None:
+    def resolve(
+        self, ref: str, pipeline: str, where: Where, what: str, also: tuple[str, ...] = ()
+    ) -> str | None:
+        """A node key for ``ref``; ``also`` are other names valid here (for did-you-mean)."""
         if ref in self.by_key:
             return ref
         if "." not in ref:
@@ -122,7 +125,7 @@ class _Builder:
             GraphError(
                 f"unknown {what} '{ref}'",
                 where=where,
-                hint=suggestion(ref, [*self.by_name, *self.by_key]),
+                hint=suggestion(ref, [*also, *self.by_name, *self.by_key]),
             )
         )
         return None
@@ -265,7 +268,7 @@ class _Builder:
                 continue
             dotted = f"{ref.qualifier}.{ref.name}" if ref.qualifier else ref.name
             where = self.sql_where(node, sub, cfg, w, ref.line, ref.column)
-            got = self.resolve(dotted, pipeline, where, "table or node")
+            got = self.resolve(dotted, pipeline, where, "table or node", ("df", *inputs))
             if got:
                 refs[(ref.qualifier, ref.name)] = got
         return Step(i, "sql", text, w, refs=refs)
