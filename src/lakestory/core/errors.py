@@ -9,7 +9,7 @@ error is worth retrying is a property of the error (:attr:`LakestoryError.transi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 
 class LakestoryWarning(UserWarning):
@@ -85,7 +85,7 @@ class LakestoryError(Exception):
         self.hint = hint
         self.detail = detail
 
-    def located(self, **fields: Any) -> LakestoryError:
+    def located(self, **fields: Any) -> Self:
         """Fill in location fields that are not known yet (existing ones win)."""
         current = {k: v for k, v in self.where.__dict__.items() if v is not None}
         self.where = replace(self.where, **{**fields, **current})
