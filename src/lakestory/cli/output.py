@@ -39,4 +39,7 @@ def error(exc: LakestoryError, fmt: str) -> None:
 
 
 def note(text: str) -> None:
-    err.print(f"[yellow]note:[/] {escape(text)}")
+    first, *rest = text.splitlines() or [""]
+    err.print(f"[yellow]note:[/] {escape(first)}")
+    for line in rest:
+        err.print(f"  [dim]{escape(line)}[/]")

@@ -134,9 +134,12 @@ def _find(graph: Graph, name: str) -> str:
         raise UsageError(
             f"node '{name}' is ambiguous: {', '.join(found)}", hint="select it as pipeline.node"
         )
+    keys = list(graph.nodes)
+    listed = ", ".join(keys[:12]) + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
     raise UsageError(
         f"unknown node '{name}'",
-        hint=suggestion(name, [*graph.nodes, *(n.name for n in graph.nodes.values())]),
+        hint=suggestion(name, [*keys, *(n.name for n in graph.nodes.values())])
+        or f"nodes: {listed}",
     )
 
 
