@@ -85,6 +85,18 @@ def load_yaml(path: Path) -> tuple[Any, SourceMap]:
             hint="run `lakestory init NAME` to create a project, or pass the path of "
             "your project file (default: lakestory.yaml in the current folder)",
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path} is a folder, not a project file",
+            hint=f"pass the project file inside it, e.g. {path / 'lakestory.yaml'}",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read {path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="save the project file as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     return load_yaml_text(text, str(path))
 
 

@@ -54,3 +54,9 @@ def normalize_options(
             )
         out[spelling[key]] = value
     return out
+
+
+def read_back_options(fmt: str, write_options: dict[str, Any]) -> dict[str, Any]:
+    """Read options that read a table back as it was written (e.g. a CSV's delimiter)."""
+    readable = _READ_OPTIONS.get(fmt, {})
+    return {k: v for k, v in write_options.items() if k in readable}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from lakestory.runtime.records import NodeRecord
 from lakestory.transforms import python as pysteps
 from lakestory.transforms.sqlcache import SqlCache
 from lakestory.writes import strategy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,8 +37,15 @@ class NodeRun:
         try:
             return self._run()
         finally:
-            for frame in reversed(self.local):
+            self._release_local()
+
+    def _release_local(self) -> None:
+        """Release every node-local frame; a failure here must not hide the node's outcome."""
+        for frame in reversed(self.local):
+            try:
                 self.engine.release(frame)
+            except Exception as exc:  # noqa: BLE001 - cleanup only: log it and carry on
+                log.warning("could not release %s: %s", frame.name, exc)
 
     def _run(self) -> Frame | None:
         node, engine, rec = self.planned.node, self.engine, self.record
@@ -85,7 +95,9 @@ class NodeRun:
                 return self.engine.call(fn, df, step.params, self._name(step))
             except LakestoryError as exc:
                 raise exc.located(**step.where.to_dict()) from None
-            except Exception as exc:  # noqa: BLE001 - the user's code: report, don't crash
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - user code, even sys.exit(): report it
                 raise pysteps.user_error(exc, step.text).located(**step.where.to_dict()) from None
         self.record.sql.append(step.text)
         if any(t == "df" for t in step.refs.values()) and df is None:

@@ -322,7 +322,6 @@ class _Builder:
     def source(self, node: NodeConfig, pipeline: str) -> Source | None:
         r = node.read
         assert r is not None
-        w = self.where(node, "read", pipeline=pipeline)
         loc = self.location(node, pipeline, "read", r.connection, r.path or r.table or "")
         opts = formats.normalize_options(
             str(r.format),
@@ -330,7 +329,6 @@ class _Builder:
             write=False,
             where=self.where(node, "read", "options", pipeline=pipeline),
         )
-        del w
         return Source(loc, str(r.format or "table"), opts, r.column_types, r.version)
 
     def target(self, node: NodeConfig, pipeline: str) -> Target | None:
@@ -348,12 +346,40 @@ class _Builder:
     def table_edges(self, nodes: dict[str, ResolvedNode]) -> None:
         """A node that reads a table another node writes (or files inside it) runs after it."""
         writers = [(key, rn.target.location.key) for key, rn in nodes.items() if rn.target]
+        self.shared_targets(nodes)
         for key, rn in nodes.items():
             if rn.source is None:
                 continue
             for writer, target in writers:
                 if writer != key and _reads_within(rn.source.location.key, target):
                     rn.order_deps.add(writer)
+
+    def shared_targets(self, nodes: dict[str, ResolvedNode]) -> None:
+        """Several nodes may append to one table (one after another, in file order);
+        a node that overwrites a table must be its only writer, or rows would be lost."""
+        by_table: dict[tuple[str, str], list[tuple[str, Target]]] = {}
+        for key, rn in nodes.items():
+            if rn.target is not None:
+                by_table.setdefault(rn.target.location.key, []).append((key, rn.target))
+        for table, writers in by_table.items():
+            # appenders that also read the table go last: they run after its other writers
+            writers.sort(key=lambda kt: _reads_table(nodes[kt[0]], table))
+            replacing = [(k, t) for k, t in writers if t.mode != "append"]
+            if len(writers) > 1 and replacing:
+                key, target = replacing[0]
+                others = ", ".join(k for k, _ in writers if k != key)
+                raise GraphError(
+                    f"{key} writes {target.location.display()} with mode {target.mode}, which "
+                    f"{others} also writes: one would replace the other's rows",
+                    where=nodes[key].where,
+                    hint="give each node its own table, or have all of them use mode: append",
+                )
+            for (before, _), (after, _) in itertools.pairwise(writers):
+                nodes[after].order_deps.add(before)  # appends commit one at a time
+
+
+def _reads_table(node: ResolvedNode, table: tuple[str, str]) -> bool:
+    return node.source is not None and _reads_within(node.source.location.key, table)
 
 
 def _reads_within(source: tuple[str, str], target: tuple[str, str]) -> bool:

@@ -17,6 +17,7 @@ from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ErrorList, NotSupportedYet, UsageError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Capabilities
+from lakestory.io import formats
 from lakestory.io.specs import Source, Target
 from lakestory.runtime.graph import Graph, ResolvedNode
 from lakestory.writes import strategy
@@ -165,7 +166,9 @@ def build_plan(
                 continue
             up = graph.nodes[dep]
             if up.target is not None:
-                pn.from_tables[dep] = Source(up.target.location, up.target.format)
+                t = up.target
+                options = formats.read_back_options(t.format, t.options)
+                pn.from_tables[dep] = Source(t.location, t.format, options)
             else:
                 chosen[dep] = f"needed by {key} (its output is not written)"
                 todo.append(dep)

@@ -290,9 +290,38 @@ def test_a_node_reading_its_own_target_does_not_depend_on_itself(
     text = SAME_TABLE.replace(
         "write: {connection: lake, path: copy}",
         "write: {connection: lake, path: shared, mode: append}",
+    ).replace(
+        "write: {connection: lake, path: shared}",
+        "write: {connection: lake, path: shared, mode: append}",
     )
     graph = Project.load(project(text) / "lakestory.yaml").graph
     assert "readers.reader" not in graph.nodes["readers.reader"].order_deps
+
+
+def test_two_nodes_overwriting_one_table_is_an_error(project: Callable[..., Path]) -> None:
+    text = SAME_TABLE.replace(
+        "write: {connection: lake, path: copy}", "write: {connection: lake_again, path: shared}"
+    )
+    with pytest.raises(GraphError, match="one would replace the other's rows") as err:
+        _ = Project.load(project(text) / "lakestory.yaml").graph
+    message = str(err.value)
+    assert "with mode overwrite" in message
+    assert "readers.reader" in message and "writers.writer" in message
+
+
+def test_nodes_appending_to_one_table_commit_one_after_another(
+    project: Callable[..., Path],
+) -> None:
+    text = (
+        SAME_TABLE.replace(
+            "read: {connection: lake_again, path: shared/, format: delta}",
+            "read: {connection: raw, path: b.csv}",
+        )
+        .replace("path: copy}", "path: shared, mode: append}")
+        .replace("path: shared}", "path: shared, mode: append}")
+    )
+    graph = Project.load(project(text) / "lakestory.yaml").graph
+    assert graph.nodes["writers.writer"].order_deps == {"readers.reader"}
 
 
 def test_a_cycle_through_sql_and_tables_is_reported(project: Callable[..., Path]) -> None:

@@ -58,15 +58,15 @@ class DuckDBEngine:
         fmt = source.format
         if fmt == "csv":
             declared = {k: _duck_type(v) for k, v in (source.column_types or {}).items()}
-            reading.read_csv(cur, source, name, declared)
-            return DuckFrame(name, table=True), self.count(DuckFrame(name))
+            return DuckFrame(name, table=True), reading.read_csv(cur, source, name, declared)
         if fmt == "json":
-            reading.read_json(cur, source, name)
-            return DuckFrame(name, table=True), self.count(DuckFrame(name))
+            return DuckFrame(name, table=True), reading.read_json(cur, source, name)
         if fmt == "parquet":
             return DuckFrame(name), reading.read_parquet(cur, source, name)
+        dataset, rows = reading.read_delta(source)
         with self._lock:
-            rows = reading.read_delta(cur, source, name, self._keep_alive)
+            self._keep_alive[name] = dataset
+        cur.register(name, dataset)
         return DuckFrame(name), rows
 
     def sql(self, query: str, name: str) -> DuckFrame:
@@ -87,6 +87,7 @@ class DuckDBEngine:
         if isinstance(result, duckdb.DuckDBPyRelation):
             try:
                 result.create_view(name, replace=True)
+                cur.table(q(name))  # the view exists only if the relation is of this cursor
                 return DuckFrame(name)
             except duckdb.Error:
                 # a relation of another connection: bring its rows over through Arrow

@@ -14,9 +14,10 @@ from lakestory.engines.duckdb import errors
 from lakestory.io import local
 from lakestory.io.specs import Source
 
-_CANDIDATES = (  # (type, regex a value must match), tried in order
-    ("INTEGER", r"[+-]?\d{1,9}"),
-    ("BIGINT", r"[+-]?\d{1,18}"),
+_CANDIDATES = (  # (type, regex a value must match, and it must cast), tried in order
+    ("INTEGER", r"[+-]?\d+"),
+    ("BIGINT", r"[+-]?\d+"),
+    ("DECIMAL(38,0)", r"[+-]?\d{1,38}"),  # whole numbers beyond BIGINT: exact, never DOUBLE
     ("DOUBLE", r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"),
     ("BOOLEAN", r"(?i)true|false"),
     ("DATE", r"\d{4}-\d{2}-\d{2}"),
@@ -76,7 +77,7 @@ def _missing_hint(uri: str, fmt: str) -> str:
 
 def read_csv(
     cur: duckdb.DuckDBPyConnection, source: Source, table: str, declared: dict[str, str]
-) -> None:
+) -> int:
     """Materialise CSV files strictly into ``table``; types from ``declared`` or inferred."""
     files = input_files(source)
     opts = source.options
@@ -126,8 +127,9 @@ def read_csv(
     select = ", ".join(
         f"CAST({q(n)} AS {types[n]}) AS {q(n)}" if n in types else q(n) for n in names
     )
-    run(cur, f"CREATE TABLE {q(table)} AS SELECT {select} FROM {q(raw)}")
+    rows = int(run(cur, f"CREATE TABLE {q(table)} AS SELECT {select} FROM {q(raw)}")[0][0])
     run(cur, f"DROP TABLE {q(raw)}")
+    return rows
 
 
 def _header(
@@ -172,9 +174,10 @@ def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -
     checks = []
     for n in names:
         for typ, pattern in _CANDIDATES:
-            cond = f"regexp_full_match(trim({q(n)}), {lit(pattern)})"
-            if typ in ("DATE", "TIMESTAMP"):
-                cond += f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
+            cond = (
+                f"regexp_full_match(trim({q(n)}), {lit(pattern)})"
+                f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
+            )
             checks.append(f"bool_and({q(n)} IS NULL OR ({cond}))")
         checks.append(f"count({q(n)}) > 0")
     row = run(cur, f"SELECT {', '.join(checks)} FROM {q(table)}")[0]
@@ -189,16 +192,17 @@ def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -
     return {n: t for n, t in out.items() if t != "VARCHAR"}
 
 
-def read_json(cur: duckdb.DuckDBPyConnection, source: Source, table: str) -> None:
+def read_json(cur: duckdb.DuckDBPyConnection, source: Source, table: str) -> int:
     files = input_files(source)
     args = [lit(files), "format='newline_delimited'", "sample_size=-1"]
     for key, arg in (("date_format", "dateformat"), ("timestamp_format", "timestampformat")):
         if key in source.options:
             args.append(f"{arg}={lit(source.options[key])}")
     try:
-        run(cur, f"CREATE TABLE {q(table)} AS SELECT * FROM read_json({', '.join(args)})")
+        created = run(cur, f"CREATE TABLE {q(table)} AS SELECT * FROM read_json({', '.join(args)})")
     except duckdb.Error as exc:
         raise errors.data_error(exc, "cannot read JSON lines", files) from None
+    return int(created[0][0])
 
 
 def read_parquet(cur: duckdb.DuckDBPyConnection, source: Source, view: str) -> int:
@@ -215,9 +219,8 @@ def read_parquet(cur: duckdb.DuckDBPyConnection, source: Source, view: str) -> i
     return int(row[0] or 0) if row else 0
 
 
-def read_delta(
-    cur: duckdb.DuckDBPyConnection, source: Source, view: str, keep_alive: dict[str, Any]
-) -> int:
+def read_delta(source: Source) -> tuple[Any, int]:
+    """The table (at ``source.version``) as a pyarrow dataset, and its row count."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -233,6 +236,4 @@ def read_delta(
             f"input not found: no Delta table at {source.location.display()} ({uri})", hint=hint
         ) from None
     dataset = table.to_pyarrow_dataset()
-    keep_alive[view] = dataset
-    cur.register(view, dataset)
-    return int(dataset.count_rows())
+    return dataset, int(dataset.count_rows())

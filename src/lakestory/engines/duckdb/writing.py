@@ -58,20 +58,26 @@ def _write_delta(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> 
     from deltalake import DeltaTable, write_deltalake
     from deltalake.exceptions import SchemaMismatchError
 
-    reader = cur.sql(query).to_arrow_reader(BATCH_ROWS)
-    counter = [0]
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            counter[0] += batch.num_rows
-            yield batch
-
-    stream = pa.RecordBatchReader.from_batches(reader.schema, batches())
     uri = target.location.uri.rstrip("/")
     created = not os.path.exists(uri)
     os.makedirs(uri, exist_ok=True)
     extra = {k: v for k, v in target.options.items() if k in ("target_file_size", "description")}
+    counter = [0]
+    failure: list[duckdb.Error] = []  # a query error met while streaming, reported as itself
+    reader: pa.RecordBatchReader | None = None
     try:
+        reader = opened = cur.sql(query).to_arrow_reader(BATCH_ROWS)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in opened:
+                    counter[0] += batch.num_rows
+                    yield batch
+            except duckdb.Error as exc:
+                failure.append(exc)
+                raise
+
+        stream = pa.RecordBatchReader.from_batches(opened.schema, batches())
         write_deltalake(
             uri,
             stream,
@@ -85,16 +91,19 @@ def _write_delta(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> 
         raise WriteError(
             f"cannot {target.mode} to {target.location.display()}: the columns differ from the "
             f"table's ({exc})",
-            detail=f"data:  {', '.join(reader.schema.names)}\ntable: {', '.join(table)}",
+            detail=f"data:  {', '.join(stream.schema.names)}\ntable: {', '.join(table)}",
             hint="select the table's columns in a step, or write with mode: overwrite to "
             "replace the table and its schema",
         ) from None
     except BaseException:
         if created and not local.is_delta_table(uri):  # a first write that failed: no table
             shutil.rmtree(uri, ignore_errors=True)
+        if failure and "Python exception" not in str(failure[0]):
+            raise errors.compute_error(failure[0], "computing the data to write") from None
         raise
     finally:
-        reader.close()  # an undrained result would block the cursor for the next statement
+        if reader is not None:
+            reader.close()  # an undrained result would block the cursor for the next statement
     return WriteOutcome(rows_written=counter[0], version=DeltaTable(uri).version())
 
 
