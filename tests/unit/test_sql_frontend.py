@@ -527,3 +527,31 @@ def test_to_dialect_spark_keeps_spark_sql() -> None:
     parsed = parse_spark_sql("SELECT o.id, o.id div 2 FROM silver.orders o")
     out = to_dialect(parsed, {("silver", "orders"): "ls_x"}, dialect="spark")
     assert out == "SELECT o.id, o.id DIV 2 FROM `ls_x` AS o"
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("trunc(DATE'2024-03-15', 'MM')", date(2024, 3, 1)),
+        ("trunc('2024-03-15', 'year')", date(2024, 1, 1)),
+        ("trunc(DATE'2024-03-15', 'YY')", date(2024, 1, 1)),
+        ("trunc(TIMESTAMP'2024-05-15 10:00:00', 'QUARTER')", date(2024, 4, 1)),
+        ("trunc(DATE'2024-03-15', 'day')", None),  # Spark: NULL for units trunc does not know
+    ],
+)
+def test_trunc_is_a_date_with_sparks_units(
+    con: duckdb.DuckDBPyConnection, call: str, expected: date | None
+) -> None:
+    query = to_dialect(parse_spark_sql(f"SELECT {call} AS d"), {})
+    rel = con.sql(query)
+    assert rel.fetchall() == [(expected,)]
+    if expected is not None:
+        assert str(rel.types[0]) == "DATE"
+
+
+@pytest.mark.parametrize("function", ["hash", "xxhash64", "HASH"])
+def test_functions_with_spark_only_values_are_refused(function: str) -> None:
+    with pytest.raises(SqlError, match=r"other engines cannot reproduce") as err:
+        parse_spark_sql(f"SELECT id,\n  {function}(id) AS key FROM t")
+    assert (err.value.where.line, err.value.where.column) == (2, 3)
+    assert "md5" in (err.value.hint or "")

@@ -79,7 +79,26 @@ def parse_spark_sql(text: str) -> ParsedSql:
     if not isinstance(statement, exp.Query) or not isinstance(statement, exp.Expression):
         kind = statement.key.upper()
         raise _located(f"a SQL step must be a SELECT query, not {kind}", text, tokens[0].start)
+    _reject_unportable(statement, text)
     return ParsedSql(text, statement, _table_refs(statement, text))
+
+
+# Functions whose values depend on Spark's own algorithm: on another engine they would
+# silently give different numbers (e.g. surrogate keys), so they are refused outright.
+_UNPORTABLE = {"hash": "Spark's murmur3 hash", "xxhash64": "Spark's xxhash64"}
+
+
+def _reject_unportable(statement: exp.Expression, text: str) -> None:
+    for call in statement.find_all(exp.Anonymous):
+        name = str(call.this).lower()
+        if name in _UNPORTABLE:
+            found = re.search(rf"\b{name}\s*\(", text, re.I)
+            raise _located(
+                f"{name}() gives {_UNPORTABLE[name]} values, which other engines cannot reproduce",
+                text,
+                found.start() if found else 0,
+                hint="for portable keys use md5(...) or sha2(..., 256) on the columns",
+            )
 
 
 def _tokenize(text: str) -> list[Token]:
@@ -375,6 +394,21 @@ def _fix_anonymous(node: exp.Anonymous) -> exp.Expression:
     return node
 
 
+_TRUNC_UNITS = {"YEAR": "YEAR", "YYYY": "YEAR", "YY": "YEAR", "QUARTER": "QUARTER",
+                "MONTH": "MONTH", "MM": "MONTH", "MON": "MONTH", "WEEK": "WEEK"}  # fmt: skip
+
+
+def _fix_trunc(node: exp.DateTrunc) -> exp.Expression:
+    """Spark's trunc(date, fmt) is a DATE, takes 'MM'/'YY' spellings, NULL for other units."""
+    unit = node.args.get("unit")
+    name = _TRUNC_UNITS.get(unit.name.upper()) if isinstance(unit, exp.Literal) else None
+    if name is None:
+        return exp.Null()
+    day = exp.TryCast(this=node.this, to=exp.DataType.build("DATE"))
+    truncated = exp.Anonymous(this="DATE_TRUNC", expressions=[exp.Literal.string(name), day])
+    return exp.Cast(this=truncated, to=exp.DataType.build("DATE"))
+
+
 def _int_result(node: exp.Expression) -> exp.Expression:
     """Spark's date parts and DATEDIFF are INT; DuckDB's are BIGINT."""
     return exp.Cast(this=node, to=exp.DataType.build("INT"))
@@ -387,6 +421,7 @@ _INT_RESULTS = (
 
 _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     **dict.fromkeys(_INT_RESULTS, _int_result),
+    exp.DateTrunc: _fix_trunc,
     exp.Cast: _fix_cast,
     exp.TryCast: _fix_cast,
     exp.TsOrDsToDate: _fix_to_date,
