@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from lakestory.config import errors as config_errors
-from lakestory.config.models import ProjectConfig
+from lakestory.config.models import NodeConfig, ProjectConfig
 from lakestory.config.substitute import Substitution
-from lakestory.config.yamlpos import SourceMap, load_yaml, load_yaml_text
-from lakestory.core.errors import ConfigError, ConfigErrors
+from lakestory.config.yamlpos import SourceMap, format_path, load_yaml, load_yaml_text
+from lakestory.core.errors import ConfigError, ConfigErrors, Where
 from lakestory.core.text import suggestion
 from lakestory.secrets.dotenv import environment
 
@@ -31,6 +31,20 @@ class LoadedConfig:
     source: SourceMap
     env_name: str | None = None
     secret_values: set[str] = field(default_factory=set)
+
+
+def node_where(
+    smap: SourceMap,
+    node: NodeConfig,
+    *sub: str | int,
+    pipeline: str | None = None,
+    step: str | None = None,
+) -> Where:
+    """Where the key ``sub`` under ``node`` is: in the project file, or, for a node built in
+    Python (no file to point into), by the node and the key path within it."""
+    if node._key_path:
+        return smap.where((*node._key_path, *sub), pipeline=pipeline, node=node.name, step=step)
+    return Where(pipeline=pipeline, node=node.name, step=step, key=format_path(sub) or None)
 
 
 def load_project_file(

@@ -100,14 +100,8 @@ class NodeRun:
             except BaseException as exc:  # noqa: BLE001 - user code, even sys.exit(): report it
                 raise pysteps.user_error(exc, step.text).located(**step.where.to_dict()) from None
         self.record.sql.append(step.text)
-        if any(t == "df" for t in step.refs.values()) and df is None:
-            raise SqlError(
-                "the SQL reads `df`, but this node has no data yet",
-                where=step.where,
-                hint="add a `read:`, or a `depends_on:` whose output becomes df",
-            )
         tables = {ref: inputs[target].name for ref, target in step.refs.items() if target in inputs}
-        if df is not None:
+        if df is not None:  # a step reading `df` always has one: the graph checks it
             tables.update({ref: df.name for ref, target in step.refs.items() if target == "df"})
         query = self.sql.translate(step.text, tables, self.engine.capabilities.sql_dialect)
         try:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakestory.config.loader import LoadedConfig
+from lakestory.config.loader import LoadedConfig, node_where
 from lakestory.config.models import LocalConnection, NodeConfig, ProjectConfig, StepConfig
-from lakestory.config.yamlpos import SourceMap, format_path
+from lakestory.config.yamlpos import SourceMap
 from lakestory.core.dag import DAG, CycleError
 from lakestory.core.errors import (
     ConfigError,
@@ -86,18 +86,7 @@ class _Builder:
                 self.by_name.setdefault(n.name, []).append(key)
 
     def where(self, node: NodeConfig, *sub: str | int, pipeline: str = "", step: str = "") -> Where:
-        base = self.smap.where(
-            (*node._key_path, *sub), pipeline=pipeline or None, node=node.name, step=step or None
-        )
-        if node._key_path:
-            return base
-        # built in Python: no file to point into, only the node and the key within it
-        return Where(
-            pipeline=pipeline or None,
-            node=node.name,
-            step=step or None,
-            key=format_path(sub) or None,
-        )
+        return node_where(self.smap, node, *sub, pipeline=pipeline or None, step=step or None)
 
     def resolve(
         self, ref: str, pipeline: str, where: Where, what: str, also: tuple[str, ...] = ()
@@ -169,22 +158,21 @@ class _Builder:
             )
             if got:
                 inputs[alias] = got
-        deps = set()
-        for i, ref in enumerate(node.depends_on):
-            got = self.resolve(
+        resolved = [
+            self.resolve(
                 ref, pipeline, self.where(node, "depends_on", i, pipeline=pipeline), "node"
             )
-            if got:
-                deps.add(got)
-        df_from = None
-        if source is None and node.depends_on:
-            df_from = self.resolve(node.depends_on[0], pipeline, w, "node")
-        if source is None and df_from is None and not node.steps:
+            for i, ref in enumerate(node.depends_on)
+        ]
+        deps = {k for k in resolved if k}
+        df_from = resolved[0] if source is None and resolved else None
+        if source is None and not node.depends_on and not node.steps:
             raise ConfigError(
                 "the node has nothing to do: no `read`, no `depends_on` and no transform steps",
                 where=w,
             )
-        has_data = source is not None or df_from is not None
+        # a depends_on that failed to resolve is already reported: do not add "no data" to it
+        has_data = source is not None or bool(node.depends_on)
         steps = [
             self.step(node, pipeline, i, s, inputs, has_data or i > 0)
             for i, s in enumerate(node.steps)

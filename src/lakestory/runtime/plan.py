@@ -12,7 +12,7 @@ from typing import Any
 
 from lakestory import engines
 from lakestory.config.errors import not_supported
-from lakestory.config.loader import LoadedConfig
+from lakestory.config.loader import LoadedConfig, node_where
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ErrorList, NotSupportedYet, UsageError, Where
 from lakestory.core.text import suggestion
@@ -218,9 +218,7 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
 
 def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: ErrorList) -> None:
     def at(*sub: str) -> Where:
-        if not n.config._key_path:
-            return n.where
-        return smap.where((*n.config._key_path, *sub), pipeline=n.pipeline, node=n.name)
+        return node_where(smap, n.config, *sub, pipeline=n.pipeline)
 
     if n.config.validation and (n.config.validation.tests or n.config.validation.gate):
         found.add(not_supported("validation", "data-quality checks", at("validation")))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lakestory.api import Project
-from lakestory.core.errors import ConfigError, GraphError, UsageError
+from lakestory.core.errors import ConfigError, ConfigErrors, GraphError, UsageError
 
 SHOP = """
 project: shop
@@ -439,3 +439,16 @@ pipelines:
 """
     graph = Project.load(project(text) / "lakestory.yaml").graph
     assert graph.nodes["p.reader"].order_deps == ({"p.writer"} if depends else set())
+
+
+def test_an_unknown_depends_on_is_reported_once(project: Callable[..., Path]) -> None:
+    text = SAME_TABLE.replace(
+        "        read: {connection: raw, path: a.csv}\n",
+        '        depends_on: [redaer]\n        transform: [{sql: "SELECT * FROM df"}]\n',
+    )
+    with pytest.raises(GraphError) as err:
+        _ = Project.load(project(text) / "lakestory.yaml").graph
+    assert not isinstance(err.value, ConfigErrors)  # one problem, one message
+    assert err.value.what == "unknown node 'redaer'"
+    assert err.value.hint == "did you mean 'reader'?"
+    assert err.value.where.key == "pipelines[1].nodes[0].depends_on[0]"
