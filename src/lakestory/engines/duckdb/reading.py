@@ -81,10 +81,13 @@ def read_csv(
     """Materialise CSV files strictly into ``table``; types from ``declared`` or inferred."""
     files = input_files(source)
     opts = source.options
-    delim = str(opts.get("delimiter", ","))
     quote = str(opts.get("quote", '"'))
+    dialect = errors.CsvDialect(
+        str(opts.get("delimiter", ",")), quote, str(opts.get("escape", quote)),
+        str(opts.get("encoding", "utf-8")),
+    )  # fmt: skip
     header = bool(opts.get("header", True))
-    names = _header(files, delim, quote, header, opts)
+    names = _header(files, dialect, header, opts)
     unknown = set(declared) - set(names)
     if unknown:
         raise DataError(
@@ -96,9 +99,10 @@ def read_csv(
     args = [
         lit(files),
         f"header={lit(header)}",
-        f"delim={lit(delim)}",
-        f"quote={lit(quote)}",
-        f"escape={lit(str(opts.get('escape', quote)))}",
+        f"delim={lit(dialect.delimiter)}",
+        f"quote={lit(dialect.quote)}",
+        f"escape={lit(dialect.escape)}",
+        f"encoding={lit(dialect.encoding)}",
         "strict_mode=true",
         "auto_detect=false",
         f"columns={columns}",
@@ -107,7 +111,6 @@ def read_csv(
     for key, arg in (
         ("null_value", "nullstr"),
         ("skip_rows", "skip"),
-        ("encoding", "encoding"),
         ("date_format", "dateformat"),
         ("timestamp_format", "timestampformat"),
         ("comment", "comment"),
@@ -118,32 +121,32 @@ def read_csv(
     try:
         run(cur, f"CREATE TABLE {q(raw)} AS SELECT * FROM read_csv({', '.join(args)})")
     except duckdb.Error as exc:
-        dialect = errors.CsvDialect(
-            delim, quote, str(opts.get("escape", quote)), str(opts.get("encoding", "utf-8"))
-        )
         raise errors.csv_error(exc, files, dialect, names, source.column_types) from None
-    infer = [n for n in names if n not in declared] if opts.get("infer_schema", True) else []
-    types = _infer_types(cur, raw, infer)
-    select = ", ".join(
-        f"CAST({q(n)} AS {types[n]}) AS {q(n)}" if n in types else q(n) for n in names
-    )
-    rows = int(run(cur, f"CREATE TABLE {q(table)} AS SELECT {select} FROM {q(raw)}")[0][0])
-    run(cur, f"DROP TABLE {q(raw)}")
-    return rows
+    try:
+        infer = [n for n in names if n not in declared] if opts.get("infer_schema", True) else []
+        types = _infer_types(cur, raw, infer)
+        select = ", ".join(
+            f"CAST({q(n)} AS {types[n]}) AS {q(n)}" if n in types else q(n) for n in names
+        )
+        return int(run(cur, f"CREATE TABLE {q(table)} AS SELECT {select} FROM {q(raw)}")[0][0])
+    finally:
+        run(cur, f"DROP TABLE IF EXISTS {q(raw)}")
 
 
 def _header(
-    files: list[str], delim: str, quote: str, header: bool, opts: dict[str, Any]
+    files: list[str], dialect: errors.CsvDialect, header: bool, opts: dict[str, Any]
 ) -> list[str]:
     """The column names: the first row after ``skip_rows`` and comment lines, as DuckDB reads."""
     names: list[str] | None = None
     skip, comment = int(opts.get("skip_rows", 0)), str(opts.get("comment", "") or "")
     for path in files:
-        with open(path, newline="", encoding=str(opts.get("encoding", "utf-8"))) as fh:
+        with open(path, newline="", encoding=dialect.encoding) as fh:
             for _ in range(skip):
                 fh.readline()
             lines = (ln for ln in fh if not (comment and ln.startswith(comment)))
-            row = next(csv.reader(lines, delimiter=delim, quotechar=quote), None)
+            row = next(
+                csv.reader(lines, delimiter=dialect.delimiter, quotechar=dialect.quote), None
+            )
         if row is None:
             continue
         found = row if header else [f"_c{i}" for i in range(len(row))]
