@@ -209,3 +209,7 @@ def main() -> None:
     _startup["gc_paused"] = True
     gc.disable()  # re-enabled once the project is loaded (_load)
     app()
+
+
+# Commands defined in their own modules register on `app` when imported (after it exists).
+from lakestory.cli import history, maintain  # noqa: E402,F401

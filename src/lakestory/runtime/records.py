@@ -20,12 +20,21 @@ class NodeRecord:
     rows_written: int | None = None
     schema: list[dict[str, str]] = field(default_factory=list)
     sql: list[str] = field(default_factory=list)  # SQL steps as written
-    target: str | None = None
+    target: str | None = None  # connection:path, as displayed
+    target_uri: str | None = None
     write_mode: str | None = None
-    table_version: int | None = None
+    table_version: int | None = None  # the Delta version this run committed
+    rows_updated: int | None = None  # keyed writes: rows changed in place (or closed, SCD2)
+    rows_deleted: int | None = None
     error: dict[str, Any] | None = None
     skipped_because: str | None = None
     attempts: int = 0
+    config_hash: str | None = None  # of the node's resolved config: resume reruns on change
+    # incremental reads: the state this run committed with its data, e.g.
+    # {"kind": "column", "column": "updated_at", "value": "2026-01-01T00:00:00", "type": "ts"}
+    state: dict[str, Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)  # ledger: {"file","size","mtime"}
+    note: str | None = None  # e.g. "no new rows since the last run"
 
     @property
     def duration(self) -> float | None:
@@ -50,6 +59,8 @@ class RunResult:
     ended_at: datetime | None = None
     status: str = "running"  # success | failed
     nodes: list[NodeRecord] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)  # pipelines with a node in this run
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"full_refresh": true}
 
     @property
     def ok(self) -> bool:
@@ -79,5 +90,7 @@ class RunResult:
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_s": self.duration,
+            "pipelines": self.pipelines,
+            "options": self.options,
             "nodes": [r.to_dict() for r in self.nodes],
         }

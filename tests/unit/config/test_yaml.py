@@ -91,8 +91,8 @@ def test_unknown_keys_suggest_the_right_one(tmp_path: Path) -> None:
 
 
 def test_documented_later_keys_are_not_supported_yet(tmp_path: Path) -> None:
-    with pytest.raises(NotSupportedYet, match=r"`incremental` .* is not supported yet"):
-        load(VALID + "        incremental: {column: updated_at}\n", tmp_path)
+    with pytest.raises(NotSupportedYet, match=r"`continuous` .* is not supported yet"):
+        load(VALID + "        continuous: true\n", tmp_path)
 
 
 def test_several_model_errors_are_reported_together(tmp_path: Path) -> None:

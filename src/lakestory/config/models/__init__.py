@@ -30,14 +30,22 @@ from lakestory.config.models.operations import (
     SystemConfig,
 )
 from lakestory.config.models.project import ProjectConfig
+from lakestory.config.models.tables import (
+    IncrementalConfig,
+    MaintenanceConfig,
+    SchemaPolicy,
+    VacuumConfig,
+)
 
 __all__ = [
     "AlertConfig",
     "AzureConnection",
     "Connection",
+    "IncrementalConfig",
     "LineageConfig",
     "LocalConnection",
     "LoggingConfig",
+    "MaintenanceConfig",
     "NodeConfig",
     "PipelineConfig",
     "PostgresConnection",
@@ -45,11 +53,13 @@ __all__ = [
     "ReadConfig",
     "RetryConfig",
     "S3Connection",
+    "SchemaPolicy",
     "SqlConnection",
     "StepConfig",
     "StoryConfig",
     "SystemConfig",
     "TransformConfig",
+    "VacuumConfig",
     "ValidationConfig",
     "WriteConfig",
 ]

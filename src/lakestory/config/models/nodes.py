@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from lakestory.config.models.base import NAME_PATTERN, Strict
+from lakestory.config.models.tables import IncrementalConfig, MaintenanceConfig, SchemaPolicy
 
 Format = Literal["csv", "parquet", "json", "delta"]
 WriteMode = Literal["overwrite", "append", "upsert", "append_once", "merge", "scd2"]
@@ -40,14 +41,19 @@ class ReadConfig(Strict):
     query: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     column_types: dict[str, str] | None = Field(default=None, alias="schema")
-    version: int | None = None
+    version: int | None = Field(default=None, ge=0)
     timestamp: str | None = None
+    incremental: IncrementalConfig | None = None
 
     @model_validator(mode="after")
     def _source(self) -> ReadConfig:
         given = [k for k in ("path", "table", "query") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("`read` needs exactly one of `path`, `table` or `query`")
+        if self.version is not None and self.timestamp is not None:
+            raise ValueError("time travel takes `version` or `timestamp`, not both")
+        if self.incremental and (self.version is not None or self.timestamp is not None):
+            raise ValueError("an incremental read cannot also time-travel (`version`/`timestamp`)")
         if self.path and self.format is None:
             # Check before assigning: with validate_assignment, assigning None would run
             # this validator again, forever.
@@ -100,8 +106,12 @@ class ValidationConfig(Strict):
 
 
 def _spark_spelling(schema: dict[str, Any]) -> None:
-    """JSON Schema: ``partitionBy`` (Spark's spelling) is accepted as well."""
-    schema["properties"]["partitionBy"] = schema["properties"]["partition_by"]
+    """JSON Schema: ``partitionBy`` (Spark's spelling) is accepted as well; the schema
+    policy is spelled ``schema``."""
+    props = schema["properties"]
+    props["partitionBy"] = props["partition_by"]
+    if "schema_policy" in props:
+        props["schema"] = props.pop("schema_policy")
 
 
 class WriteConfig(Strict):
@@ -117,6 +127,33 @@ class WriteConfig(Strict):
         default_factory=list, validation_alias=AliasChoices("partition_by", "partitionBy")
     )
     options: dict[str, Any] = Field(default_factory=dict)
+    # keyed modes: duplicate keys in the data are an error unless `dedupe: latest` keeps the
+    # row that sorts last by `order_by`
+    dedupe: Literal["none", "latest"] = "none"
+    order_by: list[str] = Field(default_factory=list)
+    # merge: SQL conditions on `source.` (the data) and `target.` (the table) columns
+    update_condition: str | None = None
+    insert_condition: str | None = None
+    delete_condition: str | None = None
+    # scd2
+    track_columns: list[str] | None = None
+    effective_from: str | None = None  # a column of the data; default: the run's start
+    valid_from: str = "valid_from"
+    valid_to: str = "valid_to"
+    is_current: str = "is_current"
+    deletes: Literal["ignore", "soft"] = "ignore"
+    # every mode that keeps the table's rows
+    schema_policy: SchemaPolicy = Field(
+        default_factory=SchemaPolicy, validation_alias=AliasChoices("schema", "schema_policy")
+    )
+    strategy: Literal["auto", "merge", "rewrite"] = "auto"
+    maintenance: MaintenanceConfig | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("keys", "order_by", "track_columns", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _target(self) -> WriteConfig:
@@ -124,9 +161,40 @@ class WriteConfig(Strict):
             raise ValueError("`write` needs exactly one of `path` or `table`")
         if self.path and self.format is None:
             self.format = format_from_path(self.path) or "delta"
-        if self.mode in ("upsert", "append_once", "scd2") and not self.keys:
-            raise ValueError(f"write mode '{self.mode}' needs `keys`")
+        if self.mode in KEYED_MODES and not self.keys:
+            raise ValueError(
+                f"write mode '{self.mode}' needs `keys` (the columns that identify a row)"
+            )
+        if self.mode in KEYED_MODES and self.format != "delta":
+            raise ValueError(
+                f"write mode '{self.mode}' needs a Delta table (format: delta), not {self.format}"
+            )
+        for key, modes in _MODE_KEYS.items():
+            if key in self.model_fields_set and self.mode not in modes:
+                raise ValueError(f"`{key}` goes with mode: {' or '.join(modes)}")
+        if self.dedupe == "latest" and not self.order_by:
+            raise ValueError(
+                "`dedupe: latest` needs `order_by` (the column that says which row is newest)"
+            )
+        if self.order_by and self.dedupe == "none":
+            raise ValueError("`order_by` goes with `dedupe: latest`")
         return self
+
+
+KEYED_MODES = ("upsert", "append_once", "merge", "scd2")
+_MODE_KEYS: dict[str, tuple[str, ...]] = {
+    "dedupe": KEYED_MODES,
+    "update_condition": ("merge",),
+    "insert_condition": ("merge",),
+    "delete_condition": ("merge",),
+    "track_columns": ("scd2",),
+    "effective_from": ("scd2",),
+    "valid_from": ("scd2",),
+    "valid_to": ("scd2",),
+    "is_current": ("scd2",),
+    "deletes": ("scd2",),
+    "strategy": ("upsert", "append_once"),
+}
 
 
 def _or_one_string(schema: dict[str, Any]) -> None:

@@ -18,8 +18,15 @@ class StoryConfig(Strict):
 
 
 class SystemConfig(Strict):
+    """The system catalog: Delta tables of runs, node runs, state and schema history.
+
+    Without a connection it lives in ``.lakestory/system`` beside the project file; with one,
+    at ``path`` (default ``_lakestory_system``) under that connection.
+    """
+
+    enabled: bool = True
     connection: str | None = None
-    path: str = "_lakestory_system"
+    path: str | None = None
 
 
 class RetryConfig(Strict):

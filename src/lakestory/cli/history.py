@@ -1,0 +1,3 @@
+"""``lakestory history`` and ``lakestory state``: reading the system catalog."""
+
+from __future__ import annotations

@@ -1,0 +1,131 @@
+"""How nodes treat their tables over many runs: incremental reads, schema policy on write,
+maintenance. Used by :mod:`lakestory.config.models.nodes`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from lakestory.config.models.base import Strict
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90s``, ``15m``, ``1h``, ``7d``, ``2w`` (or a number of seconds)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(
+            f"'{value}' is not a duration: write a number and a unit, e.g. 30m, 1h, 7d "
+            "(units: s, m, h, d, w)"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]$"}),
+]
+
+
+class IncrementalConfig(Strict):
+    """``read.incremental``: read only what is new since the node's last successful run.
+
+    - ``column`` (the default mode when a column is given): rows whose ``column`` is past the
+      high-water mark; ``lag`` re-reads that far behind the mark for late-arriving rows.
+    - ``files``: files under the read path not yet ingested (a ledger of file names).
+    - ``window``: rows whose ``column`` is within ``lookback`` of the run's start.
+    """
+
+    mode: Literal["column", "files", "window"] | None = None
+    column: str | None = None
+    lag: Duration | float | None = None
+    lookback: Duration | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> IncrementalConfig:
+        mode = self.mode or ("column" if self.column else "files")
+        if mode in ("column", "window") and not self.column:
+            raise ValueError(f"incremental mode '{mode}' needs `column`")
+        if mode == "files" and self.column:
+            raise ValueError("incremental mode 'files' tracks files, not a column: drop `column`")
+        if mode == "window" and self.lookback is None:
+            raise ValueError("incremental mode 'window' needs `lookback` (e.g. 7d)")
+        if mode != "window" and self.lookback is not None:
+            raise ValueError("`lookback` goes with mode: window (for late rows use `lag`)")
+        if mode != "column" and self.lag is not None:
+            raise ValueError("`lag` goes with the column mode")
+        if self.mode is None:
+            self.mode = mode
+        return self
+
+
+class SchemaPolicy(Strict):
+    """``write.schema``: what a write does when the data's columns differ from the table's."""
+
+    on_new_columns: Literal["evolve", "fail", "ignore"] = "fail"
+    on_missing_columns: Literal["fail", "fill_null"] = "fail"
+
+
+RETENTION_FLOOR_HOURS = 168
+
+
+class VacuumConfig(Strict):
+    """Delete files no version younger than ``retain_hours`` needs. The floor (7 days, as in
+    Delta Lake) keeps time travel and running readers and writers safe."""
+
+    retain_hours: float = RETENTION_FLOOR_HOURS
+    dry_run: bool = False
+
+    @field_validator("retain_hours")
+    @classmethod
+    def _floor(cls, value: float) -> float:
+        if value < RETENTION_FLOOR_HOURS:
+            raise ValueError(
+                f"retain_hours {value:g} is below the retention floor of "
+                f"{RETENTION_FLOOR_HOURS} hours (7 days): readers of older versions and "
+                "writes still running need those files"
+            )
+        return value
+
+
+class MaintenanceConfig(Strict):
+    """``write.maintenance``: what ``lakestory maintain`` (and, with ``after_write``, every
+    run) does to the table."""
+
+    optimize: bool = False  # compact small files
+    zorder_by: list[str] = Field(default_factory=list)
+    target_file_size: int | None = Field(default=None, gt=0)
+    vacuum: VacuumConfig | bool | None = None
+    after_write: bool = False
+
+    @property
+    def vacuum_config(self) -> VacuumConfig | None:
+        if self.vacuum is True:
+            return VacuumConfig()
+        return self.vacuum or None
