@@ -12,20 +12,26 @@ Projects can also be built from the config models directly::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from lakestory.catalog import Catalog
 from lakestory.config.loader import LoadedConfig, load_project_file
 from lakestory.config.models import ProjectConfig
 from lakestory.config.yamlpos import SourceMap
-from lakestory.core.errors import ConfigError
+from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet
 from lakestory.engines import create_engine
+from lakestory.observe.catalog import CatalogObserver
 from lakestory.observe.logs import LogObserver, configure, wants_event_logs
 from lakestory.runtime.events import EventBus, Subscriber
 from lakestory.runtime.graph import Graph, build_graph
+from lakestory.runtime.incremental import RunContext, load_states
 from lakestory.runtime.plan import Plan, build_plan, check_supported, select
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.runtime.resume import resume_selection
 from lakestory.runtime.runner import Runner
 from lakestory.transforms.sqlcache import SqlCache
 
@@ -44,6 +50,7 @@ class Project:
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
         self._graph: Graph | None = None
+        self._catalog: Catalog | None | Literal[False] = False  # False: not opened yet
         self.sql_cache = SqlCache(self.loaded.root_dir / ".lakestory" / "cache" / "sql.json")
 
     @classmethod
@@ -83,7 +90,16 @@ class Project:
     def validate(self) -> list[ConfigError]:
         """Check references, cycles, SQL and functions; returns not-yet-supported notes."""
         everything = build_plan(self.loaded, self.graph, select(self.graph), check=False)
-        return check_supported(self.loaded, everything).errors
+        found = check_supported(self.loaded, everything).errors
+        ErrorList([e for e in found if not isinstance(e, NotSupportedYet)]).raise_if_any()
+        return found
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The system catalog (None when ``system.enabled`` is false)."""
+        if self._catalog is False:
+            self._catalog = Catalog.for_project(self.loaded)
+        return self._catalog or None
 
     def plan(
         self,
@@ -91,9 +107,20 @@ class Project:
         nodes: Sequence[str] = (),
         tags: Sequence[str] = (),
         on_error: str | None = None,
+        *,
+        full_refresh: bool = False,
+        resume: bool = False,
     ) -> Plan:
+        """What a run will do. ``full_refresh`` rebuilds the selected accumulating tables
+        from scratch; ``resume`` selects what the last run left undone."""
         chosen = select(self.graph, pipelines, nodes, tags)
-        return build_plan(self.loaded, self.graph, chosen, on_error)
+        resumed, note = None, None
+        if resume:
+            touched = {self.graph.nodes[k].pipeline for k in chosen}
+            chosen, resumed, note = resume_selection(self.graph, self.catalog, touched)
+        plan = build_plan(self.loaded, self.graph, chosen, on_error, full_refresh=full_refresh)
+        plan.resume_of, plan.note = resumed, note
+        return plan
 
     def run(
         self,
@@ -103,19 +130,47 @@ class Project:
         on_error: str | None = None,
         max_workers: int | None = None,
         subscribers: Iterable[Subscriber] = (),
+        *,
+        full_refresh: bool = False,
+        resume: bool = False,
         **engine_options: Any,
     ) -> RunResult:
-        plan = self.plan(pipelines, nodes, tags, on_error)
+        plan = self.plan(pipelines, nodes, tags, on_error, full_refresh=full_refresh, resume=resume)
+        return self.run_plan(plan, max_workers, subscribers, **engine_options)
+
+    def run_plan(
+        self,
+        plan: Plan,
+        max_workers: int | None = None,
+        subscribers: Iterable[Subscriber] = (),
+        **engine_options: Any,
+    ) -> RunResult:
+        """Run a plan made by :meth:`plan`."""
         configure(self.config.logging)
+        catalog = self.catalog
+        ctx = RunContext(uuid.uuid4().hex[:16], plan.project, datetime.now(UTC))
+        ctx.full_refresh = plan.full_refresh
+        watched = {
+            p.key: (
+                p.node.target.location.uri if p.node.target else None,
+                str(p.node.config.read.incremental.mode),
+            )
+            for p in plan.nodes
+            if p.node.config.read and p.node.config.read.incremental
+        }
+        ctx.states, ctx.ledgers = load_states(catalog, plan.project, watched)
         bus = EventBus()
         if wants_event_logs(self.config.logging):
             bus.subscribe(LogObserver())
+        if catalog is not None:
+            bus.subscribe(CatalogObserver(catalog))
         for sub in subscribers:
             bus.subscribe(sub)
         engine = create_engine(self.config.engine, **engine_options)
         try:
             workers = max_workers or self.config.max_workers
-            return Runner(plan, engine, bus, workers, self.sql_cache, self.loaded.root_dir).run()
+            runner = Runner(plan, engine, bus, workers, self.sql_cache, self.loaded.root_dir, ctx)
+            return runner.run()
         finally:
             engine.close()
             self.sql_cache.save()

@@ -17,7 +17,7 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "design_example.yaml"
 SECRETS = {"DB_PASSWORD": "s3cret-pw", "SLACK_WEBHOOK_URL": "https://hooks.example/x"}
-PROJECT_LEVEL = ["story", "system", "retry", "lineage", "alerts"]
+PROJECT_LEVEL = ["story", "retry", "lineage", "alerts"]
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_validate_accepts_it_with_notes(fixed: Path, cli: Callable[..., Any]) ->
         r"^note: .*key (\w+): `\w+` \(.*\) is not supported yet", result.stderr, re.M
     )
     assert sorted(notes) == sorted(PROJECT_LEVEL)
-    assert result.stderr.count("note:") == len(PROJECT_LEVEL) + 2  # + connection, write mode
+    assert result.stderr.count("note:") == len(PROJECT_LEVEL) + 1  # + the azure connection
     # secrets never show up in what is printed
     for value in SECRETS.values():
         assert value not in result.stdout + result.stderr
@@ -97,12 +97,12 @@ def test_validate_json_lists_what_is_not_supported(fixed: Path, cli: Callable[..
     assert report["ok"] is True and report["nodes"] == 1
     keys = sorted(n["key"] for n in report["not_supported_yet"])
     node = "pipelines[0].nodes[0].write"
-    assert keys == sorted([*PROJECT_LEVEL, f"{node}.connection", f"{node}.mode"])
+    assert keys == sorted([*PROJECT_LEVEL, f"{node}.connection"])
 
 
 def test_validate_notes_node_level_features(fixed: Path, cli: Callable[..., Any]) -> None:
     result = cli("validate", fixed, env=SECRETS)
-    assert "write mode 'upsert' is not supported yet" in result.stderr
+    assert "write mode 'upsert'" not in result.stderr  # upsert is supported
     assert "connection type 'azure_adls' is not supported yet" in result.stderr
 
 
@@ -111,11 +111,10 @@ def test_plan_refuses_it_naming_every_unsupported_feature(
 ) -> None:
     result = cli("plan", fixed, env=SECRETS)
     assert result.exit_code == 2
-    assert "7 problems in the configuration" in result.stderr
+    assert "5 problems in the configuration" in result.stderr
     for key in PROJECT_LEVEL:
         assert f"`{key}` (" in result.stderr
     assert "write: connection type 'azure_adls' is not supported yet" in result.stderr
-    assert "write mode 'upsert' is not supported yet" in result.stderr
     assert result.stdout == ""
 
 

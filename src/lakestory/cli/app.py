@@ -35,6 +35,20 @@ NodeOpt = Annotated[
     ),
 ]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only nodes with this tag.")]
+FullRefreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--full-refresh",
+        help="Rebuild the selected nodes' incremental and accumulating tables from scratch.",
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Rerun only what the last run left undone (failed, skipped, or changed since).",
+    ),
+]
 DEFAULT_PROJECT = Path("lakestory.yaml")
 _startup = {"gc_paused": False}  # set by main() only, never when `app` runs in-process
 
@@ -107,13 +121,17 @@ def plan(
     pipeline: PipelineOpt = None,
     node: NodeOpt = None,
     tag: TagOpt = None,
+    full_refresh: FullRefreshOpt = False,
+    resume: ResumeOpt = False,
 ) -> None:
     """Show the DAG, the run order, and every read and write with its mode."""
     from lakestory.cli import output
     from lakestory.cli.render import print_plan
 
     def body() -> None:
-        p = _load(project, env).plan(pipeline or (), node or (), tag or ())
+        p = _load(project, env).plan(
+            pipeline or (), node or (), tag or (), full_refresh=full_refresh, resume=resume
+        )
         if fmt == "json":
             output.emit_json(p.to_dict())
         else:
@@ -137,6 +155,8 @@ def run(
     workers: Annotated[
         int | None, typer.Option("--workers", "-w", min=1, help="Nodes run at once.")
     ] = None,
+    full_refresh: FullRefreshOpt = False,
+    resume: ResumeOpt = False,
 ) -> None:
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error."""
     from lakestory.cli import output
@@ -149,7 +169,17 @@ def run(
             raise typer.Exit(2)
         proj = _load(project, env)
         subs = [] if fmt == "json" else [ProgressDisplay(output.out)]
-        return proj.run(pipeline or (), node or (), tag or (), on_error, workers, subs)
+        plan = proj.plan(
+            pipeline or (),
+            node or (),
+            tag or (),
+            on_error,
+            full_refresh=full_refresh,
+            resume=resume,
+        )
+        if plan.note and fmt != "json":
+            output.out.print(plan.note)
+        return proj.run_plan(plan, workers, subs)
 
     result = _guard(fmt, body)
     if fmt == "json":

@@ -12,10 +12,15 @@ from lakestory.runtime.records import RunResult
 
 def print_plan(plan: Plan, console: Console) -> None:
     env = f" (env {plan.env})" if plan.env else ""
+    resumed = f" · resuming run {plan.resume_of}" if plan.resume_of else ""
     console.print(
         f"[bold]{escape(plan.project)}[/]{escape(env)} · engine {plan.engine} · "
-        f"on_error {plan.on_error} · {len(plan.nodes)} nodes in run order"
+        f"on_error {plan.on_error} · {len(plan.nodes)} nodes in run order{resumed}"
     )
+    if plan.note:
+        console.print(escape(plan.note))
+    if not plan.nodes:
+        return
     table = Table(show_lines=False, pad_edge=False)
     for col in ("#", "node", "depends on", "reads", "steps", "writes"):
         table.add_column(col, overflow="fold")
@@ -28,6 +33,10 @@ def print_plan(plan: Plan, console: Console) -> None:
         writes = (
             f"{w['location']} ({w['format']}, [bold]{w['mode']}[/]: {w['effect']})" if w else "-"
         )
+        if d["incremental"]:
+            inc = d["incremental"]
+            what = inc.get("column") or "new files"
+            reads = [f"{r} [dim]incremental: {inc['mode']} {what}[/]" for r in reads]
         name = escape(pn.key) + ("" if pn.reason == "selected" else f"\n[dim]{pn.reason}[/]")
         table.add_row(
             str(i),
@@ -50,6 +59,9 @@ def print_failures(result: RunResult, out: Console, err: Console) -> None:
         for line in (r.error or {}).get("text", "").splitlines():
             style = "yellow" if line.startswith("hint:") else ""
             err.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    for r in result.nodes:
+        if r.note:
+            out.print(f"[dim]{escape(r.key)}: {escape(r.note)}[/]")
     colour = "green" if result.ok else "red"
     out.print(
         f"[{colour}]run {result.status}[/] in {result.duration or 0:.2f}s: {summary} "

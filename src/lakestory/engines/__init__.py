@@ -18,7 +18,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         sql_dialect="duckdb",
         read_formats=_ALL_FORMATS,
         write_formats=_ALL_FORMATS,
-        write_modes=frozenset({"overwrite", "append"}),
+        write_modes=frozenset({"overwrite", "append", "upsert", "append_once", "merge", "scd2"}),
         connection_kinds=frozenset({"local"}),
         python_step_input="duckdb.DuckDBPyRelation",
     ),

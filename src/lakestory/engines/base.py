@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from lakestory.io.delta import Commit, MergeSpec
 from lakestory.io.specs import Source, Target, WriteOutcome
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,22 @@ class Engine(Protocol):
 
     def schema(self, frame: Frame) -> list[Column]: ...
 
-    def write(self, frame: Frame, target: Target) -> WriteOutcome: ...
+    def rows(self, frame: Frame, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows as Python values: for messages, marks and samples only."""
+        ...
+
+    def arrow_schema(self, frame: Frame) -> pa.Schema:
+        """The schema the frame would be written with."""
+        ...
+
+    def write(self, frame: Frame, target: Target, commit: Commit | None = None) -> WriteOutcome:
+        """Overwrite or append (``target.mode``) in one commit."""
+        ...
+
+    def merge(
+        self, frame: Frame, target: Target, spec: MergeSpec, commit: Commit | None = None
+    ) -> WriteOutcome:
+        """MERGE the frame (as ``source``) into the Delta table at ``target`` (``target``)."""
+        ...
 
     def close(self) -> None: ...

@@ -30,7 +30,11 @@ class Source:
     format: str
     options: dict[str, Any] = field(default_factory=dict)
     column_types: dict[str, str] | None = None
-    version: int | None = None
+    version: int | None = None  # Delta time travel
+    timestamp: str | None = None
+    # set by the runtime for incremental reads:
+    filter: str | None = None  # a predicate in the engine's SQL dialect, pushed into the scan
+    files: tuple[str, ...] | None = None  # read exactly these files (absolute paths)
 
 
 @dataclass(frozen=True)
@@ -45,5 +49,7 @@ class Target:
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    rows_written: int
-    version: int | None = None
+    rows_written: int  # rows added (inserted or appended)
+    version: int | None = None  # the Delta version committed; None when nothing was
+    rows_updated: int = 0
+    rows_deleted: int = 0

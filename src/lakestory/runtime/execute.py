@@ -5,17 +5,24 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from lakestory.core.errors import LakestoryError, SqlError, Where
+from lakestory.config.models import IncrementalConfig
+from lakestory.core.errors import DataError, LakestoryError, SqlError, Where
+from lakestory.core.text import suggestion
 from lakestory.engines.base import Engine, Frame
+from lakestory.io import delta
+from lakestory.io.specs import WriteOutcome
+from lakestory.runtime import incremental
 from lakestory.runtime.graph import Step
+from lakestory.runtime.incremental import RunContext
 from lakestory.runtime.plan import PlannedNode
 from lakestory.runtime.records import NodeRecord
 from lakestory.transforms import python as pysteps
 from lakestory.transforms.sqlcache import SqlCache
-from lakestory.writes import strategy
+from lakestory.writes import WriteContext, spark, strategy
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,7 @@ class NodeRun:
     upstream: Mapping[str, Frame]  # persisted outputs of upstream nodes in this run
     record: NodeRecord
     sql: SqlCache
+    ctx: RunContext
     root: Path | None = None  # the project folder, where function steps' modules live
     local: list[Frame] = field(default_factory=list)
 
@@ -51,9 +59,39 @@ class NodeRun:
         node, engine, rec = self.planned.node, self.engine, self.record
         inputs = {key: self._input(key) for key in node.data_deps}
         df: Frame | None = None
+        inc = node.config.read.incremental if node.config.read else None
+        increment = None
         if node.source is not None:
-            df, rec.rows_read = engine.read(node.source, f"{node.key}:read")
+            source = node.source
+            if inc is not None:
+                increment = incremental.plan_read(
+                    source, inc, node.key, self.ctx, engine.capabilities.sql_dialect, node.where
+                )
+                rec.files = increment.files
+                if increment.source is None:  # nothing new: the table stays as it is
+                    rec.note, rec.rows_read, rec.rows_out, rec.rows_written = (
+                        increment.note,
+                        0,
+                        0,
+                        0,
+                    )
+                    rec.state = self.ctx.states.get(node.key)
+                    if not self.planned.consumers:
+                        return None
+                    increment = None
+                    source = replace(source, filter="1 = 0")  # empty, with the source's columns
+                else:
+                    source = increment.source
+            df, rec.rows_read = engine.read(source, f"{node.key}:read")
             self.local.append(df)
+            if inc is not None and inc.mode == "column":
+                rec.state = self._mark(df, inc)
+            elif inc is not None and inc.mode == "files":
+                rec.state = {"kind": "files", "files": len(self.ctx.ledgers.get(node.key, ()))}
+                rec.state["files"] += len(rec.files)
+            if inc is not None and rec.rows_read == 0 and not self.planned.consumers:
+                rec.note, rec.rows_out, rec.rows_written = "no new rows since the last run", 0, 0
+                return None
         elif node.df_from:
             df = inputs[node.df_from]
         for step in node.steps:
@@ -66,15 +104,72 @@ class NodeRun:
             output = engine.persist(df, f"{node.key}:out")
             rec.rows_out = engine.count(output)
         if node.target is not None:
-            st = strategy(node.target.mode)
-            assert st is not None
-            outcome = st.write(engine, output or df, node.target)
+            outcome = self._write(output or df, increment)
             rec.rows_written, rec.table_version = outcome.rows_written, outcome.version
+            rec.rows_updated, rec.rows_deleted = outcome.rows_updated, outcome.rows_deleted
             if rec.rows_out is None:
                 rec.rows_out = outcome.rows_written
         if rec.rows_out is None:
             rec.rows_out = engine.count(df)
         return output
+
+    def _write(self, frame: Frame, increment: incremental.Increment | None) -> WriteOutcome:
+        node, rec = self.planned.node, self.record
+        assert node.target is not None and node.config.write is not None
+        rebuild = node.key in self.ctx.full_refresh
+        target = node.target
+        if rebuild and target.mode != "scd2":
+            target = replace(target, mode="overwrite")  # a full refresh replaces the table
+        extra: dict[str, Any] = {"at": self.ctx.started.isoformat()}
+        if rec.state is not None:
+            extra["state"] = rec.state
+        if rec.files:
+            extra["files"] = [f["file"] for f in rec.files]
+        if rebuild:
+            extra["full_refresh"] = True
+        replace_where = None
+        if increment is not None and increment.replace_where and target.mode == "overwrite":
+            replace_where = None if rebuild else increment.replace_where
+        ctx = WriteContext(
+            self.engine,
+            target,
+            node.config.write,
+            node.key,
+            self.ctx.started,
+            delta.Commit(self.ctx.commit_metadata(node.key, **extra), replace_where=replace_where),
+            full_refresh=rebuild,
+        )
+        st = strategy(target.mode)
+        assert st is not None
+        try:
+            return st.write(ctx, frame)
+        except LakestoryError as exc:
+            raise exc.located(**(node.write_where or node.where).to_dict()) from None
+        finally:
+            self.local.extend(ctx.local)
+
+    def _mark(self, df: Frame, inc: IncrementalConfig) -> dict[str, Any]:
+        """The high-water mark after reading ``df``: the greatest value of the column."""
+        node = self.planned.node
+        schema = self.engine.arrow_schema(df)
+        column = inc.column or ""
+        if column not in schema.names:
+            raise DataError(
+                f"read.incremental.column '{column}' is not a column of the source",
+                where=node.where,
+                hint=suggestion(column, schema.names) or f"columns: {', '.join(schema.names)}",
+            )
+        kind = spark.kind_of(schema.field(column).type)
+        query = self.sql.translate(
+            f"SELECT max({spark.ident(column)}) AS m FROM df",
+            {(None, "df"): df.name},
+            self.engine.capabilities.sql_dialect,
+        )
+        top = self.engine.sql(query, f"{node.key}:mark")
+        self.local.append(top)
+        rows = self.engine.rows(top, 1)
+        old = self.ctx.states.get(node.key)
+        return incremental.mark_state(inc, rows[0]["m"] if rows else None, kind, old)
 
     def _name(self, step: Step) -> str:
         return f"{self.planned.key}:step{step.index}"

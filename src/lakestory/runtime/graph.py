@@ -9,7 +9,9 @@ unambiguous; ``pipeline.node`` always works.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,17 @@ class ResolvedNode:
     data_deps: set[str] = field(default_factory=set)  # nodes whose output this one consumes
     order_deps: set[str] = field(default_factory=set)  # depends_on / same-table edges
     depends_on: set[str] = field(default_factory=set)  # the resolved `depends_on:` entries
+    write_where: Where | None = None  # the node's `write:` section
+
+    @property
+    def config_hash(self) -> str:
+        """A digest of the node's config and the SQL it runs: a rerun is due when it changes."""
+        text = json.dumps(
+            [self.config.model_dump(mode="json", by_alias=True), [s.text for s in self.steps]],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -197,6 +210,7 @@ class _Builder:
             data_deps,
             deps - data_deps,
             deps,
+            self.where(node, "write", pipeline=pipeline) if node.write else None,
         )
 
     def step_path(self, node: NodeConfig, i: int) -> tuple[str | int, ...]:

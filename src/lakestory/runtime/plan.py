@@ -6,7 +6,7 @@ anything runs, configs that ask for behaviour this version or the chosen engine 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from lakestory import engines
 from lakestory.config.errors import not_supported
 from lakestory.config.loader import LoadedConfig, node_where
 from lakestory.config.yamlpos import SourceMap
-from lakestory.core.errors import ErrorList, NotSupportedYet, UsageError, Where
+from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet, UsageError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Capabilities
 from lakestory.io import formats
@@ -29,6 +29,7 @@ class PlannedNode:
     reason: str  # why it runs
     from_tables: dict[str, Source] = field(default_factory=dict)  # upstream read from disk
     consumers: list[str] = field(default_factory=list)  # planned nodes reading its output
+    full_refresh: bool = False  # rebuilds its table from scratch (ignores its state)
 
     @property
     def key(self) -> str:
@@ -44,7 +45,8 @@ class PlannedNode:
             "reads": [_source(n.source)] if n.source else [],
             "reads_tables_of": {k: _source(s) for k, s in self.from_tables.items()},
             "steps": [{"kind": s.kind, "text": s.text} for s in n.steps],
-            "write": _target(n.target) if n.target else None,
+            "incremental": _incremental(n),
+            "write": _target(n.target, self.full_refresh) if n.target else None,
         }
 
 
@@ -55,9 +57,23 @@ class Plan:
     engine: str
     on_error: str
     nodes: list[PlannedNode]
+    resume_of: str | None = None  # the run this one resumes
+    note: str | None = None  # e.g. why a resume has nothing to do
 
     def node(self, key: str) -> PlannedNode:
         return next(p for p in self.nodes if p.key == key)
+
+    @property
+    def full_refresh(self) -> frozenset[str]:
+        return frozenset(p.key for p in self.nodes if p.full_refresh)
+
+    def options(self) -> dict[str, Any]:
+        """How this run was asked for, as the catalog records it (resume reads it back)."""
+        return {
+            "nodes": [p.key for p in self.nodes],
+            "full_refresh": sorted(self.full_refresh),
+            "resume_of": self.resume_of,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +81,8 @@ class Plan:
             "env": self.env,
             "engine": self.engine,
             "on_error": self.on_error,
+            "resume_of": self.resume_of,
+            "note": self.note,
             "nodes": [p.to_dict() for p in self.nodes],
         }
 
@@ -78,16 +96,42 @@ def _source(s: Source) -> dict[str, Any]:
     }
 
 
-def _target(t: Target) -> dict[str, Any]:
+def _target(t: Target, full_refresh: bool = False) -> dict[str, Any]:
     st = strategy(t.mode)
+    effect = st.summary if st else ""
+    if full_refresh:
+        effect = (
+            "re-reads everything and merges it; SCD2 history is kept (full refresh)"
+            if t.mode == "scd2"
+            else "replaces the table with a rebuild from scratch (full refresh)"
+        )
+    elif t.mode == "append" and t.keys and t.format == "delta":
+        effect = "adds only rows whose keys are not in the table"
     return {
         "location": t.location.display(),
         "uri": t.location.uri,
         "format": t.format,
         "mode": t.mode,
-        "effect": st.summary if st else "",
+        "keys": list(t.keys),
+        "effect": effect,
         "partition_by": list(t.partition_by),
+        "full_refresh": full_refresh,
     }
+
+
+def _incremental(n: ResolvedNode) -> dict[str, Any] | None:
+    inc = n.config.read.incremental if n.config.read else None
+    return inc.model_dump(mode="json", exclude_none=True) if inc else None
+
+
+ACCUMULATING = ("append", "append_once", "upsert", "merge", "scd2")
+
+
+def rebuilds(n: ResolvedNode) -> bool:
+    """Whether ``--full-refresh`` rebuilds this node: it reads incrementally, or its table
+    accumulates rows across runs."""
+    incremental = n.config.read is not None and n.config.read.incremental is not None
+    return n.target is not None and (incremental or n.target.mode in ACCUMULATING)
 
 
 def select(
@@ -151,8 +195,10 @@ def build_plan(
     on_error: str | None = None,
     *,
     check: bool = True,
+    full_refresh: bool = False,
 ) -> Plan:
-    """The plan for ``selected``; with ``check``, raise for anything not supported yet."""
+    """The plan for ``selected``; with ``check``, raise for anything not supported yet.
+    ``full_refresh`` rebuilds the selected nodes' accumulating tables from scratch."""
     chosen = dict(selected)
     planned: dict[str, PlannedNode] = {}
     todo = list(chosen)
@@ -185,6 +231,9 @@ def build_plan(
         on_error or cfg.on_error,
         [planned[k] for k in order],
     )
+    if full_refresh:
+        for pn in plan.nodes:
+            pn.full_refresh = pn.key in selected and rebuilds(pn.node)
     if check:
         check_supported(loaded, plan).raise_if_any()
     return plan
@@ -196,7 +245,6 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
     cfg, smap = loaded.config, loaded.source
     for key, feature in (
         ("story", "run stories"),
-        ("system", "the system catalog"),
         ("retry", "retries"),
         ("lineage", "OpenLineage events"),
     ):
@@ -243,22 +291,61 @@ def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: Err
                     where=at(section, "format"),
                 )
             )
-    if n.config.read and n.config.read.timestamp:
+    if n.target is not None and (
+        n.target.mode not in caps.write_modes or strategy(n.target.mode) is None
+    ):
         found.add(
-            not_supported("read.timestamp", "time travel by timestamp", at("read", "timestamp"))
+            NotSupportedYet(
+                f"write mode '{n.target.mode}' is not supported yet",
+                where=at("write", "mode"),
+                hint=f"supported modes: {', '.join(sorted(caps.write_modes))}",
+            )
         )
-    if n.target is not None:
-        if n.target.mode not in caps.write_modes or strategy(n.target.mode) is None:
-            found.add(
-                NotSupportedYet(
-                    f"write mode '{n.target.mode}' is not supported yet",
-                    where=at("write", "mode"),
-                    hint=f"supported modes: {', '.join(sorted(caps.write_modes))}",
-                )
+    _check_incremental(n, at, found)
+
+
+def _check_incremental(n: ResolvedNode, at: Callable[..., Where], found: ErrorList) -> None:
+    """An incremental read commits its state with its data: it needs a Delta target, and a
+    write that cannot add the same row twice where rows are read again."""
+    read = n.config.read
+    inc = read.incremental if read else None
+    if read is None or inc is None:
+        return
+    if inc.mode == "files" and not read.path:
+        found.add(ConfigError("incremental mode 'files' needs `read.path`", where=at("read")))
+    if inc.mode == "files" and read.format == "delta":
+        found.add(
+            ConfigError(
+                "incremental mode 'files' reads files as they land; a Delta table is not a "
+                "landing folder",
+                where=at("read", "incremental", "mode"),
+                hint="use mode: column with a column that grows (e.g. updated_at)",
             )
-        elif n.target.keys:
-            found.add(
-                not_supported(
-                    "write.keys", f"idempotent {n.target.mode} by keys", at("write", "keys")
-                )
+        )
+    t = n.target
+    if t is None or t.format != "delta":
+        found.add(
+            ConfigError(
+                "an incremental read needs a Delta write target: the high-water mark is "
+                "committed with the data, in the same commit",
+                where=at("write") if t else at("read", "incremental"),
+                hint="add `write: {connection: ..., path: ..., format: delta}`",
             )
+        )
+        return
+    rereads = (inc.mode == "column" and bool(inc.lag)) or inc.mode == "window"
+    if rereads and t.mode == "append" and not t.keys:
+        why = (
+            "`lag` re-reads rows behind the mark"
+            if inc.mode == "column"
+            else ("a window re-reads its rows every run")
+        )
+        found.add(
+            ConfigError(
+                f"{why}, and a plain append would add them twice",
+                where=at("write", "mode"),
+                hint="declare `write.keys` (an append then skips rows already in the table), "
+                "or use mode: upsert"
+                + (" or overwrite (replaces the window)" if inc.mode == "window" else ""),
+            )
+        )

@@ -20,6 +20,7 @@ from lakestory.core.errors import LakestoryError
 from lakestory.engines.base import Engine, Frame
 from lakestory.runtime.events import EventBus, NodeFinished, NodeStarted, RunFinished, RunStarted
 from lakestory.runtime.execute import NodeRun
+from lakestory.runtime.incremental import RunContext
 from lakestory.runtime.plan import Plan
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.transforms.sqlcache import SqlCache
@@ -40,8 +41,10 @@ class Runner:
         max_workers: int | None = None,
         sql: SqlCache | None = None,
         root: Path | None = None,
+        ctx: RunContext | None = None,
     ) -> None:
         self.plan = plan
+        self.ctx = ctx or RunContext(uuid.uuid4().hex[:16], plan.project, _now())
         self.root = root
         self.sql = sql or SqlCache(None)
         self.engine = engine
@@ -53,7 +56,9 @@ class Runner:
                 p.node.pipeline,
                 p.node.name,
                 target=p.node.target.location.display() if p.node.target else None,
+                target_uri=p.node.target.location.uri if p.node.target else None,
                 write_mode=p.node.target.mode if p.node.target else None,
+                config_hash=p.node.config_hash,
             )
             for p in plan.nodes
         }
@@ -61,13 +66,15 @@ class Runner:
         self.pending_consumers = {p.key: set(p.consumers) for p in plan.nodes}
         self._lock = threading.Lock()
 
-    def run(self, run_id: str | None = None) -> RunResult:
+    def run(self) -> RunResult:
         result = RunResult(
-            run_id or uuid.uuid4().hex[:16],
+            self.ctx.run_id,
             self.plan.project,
             self.plan.env,
-            _now(),
+            self.ctx.started,
             nodes=list(self.records.values()),
+            pipelines=sorted({p.node.pipeline for p in self.plan.nodes}),
+            options=self.plan.options(),
         )
         self.bus.publish(RunStarted(result, tuple(self.records)))
         deps = {
@@ -130,7 +137,8 @@ class Runner:
         with self._lock:
             upstream = {d: self.outputs[d] for d in planned.node.data_deps if d in self.outputs}
         try:
-            output = NodeRun(planned, self.engine, upstream, rec, self.sql, self.root).run()
+            node_run = NodeRun(planned, self.engine, upstream, rec, self.sql, self.ctx, self.root)
+            output = node_run.run()
         except LakestoryError as exc:
             exc.located(pipeline=planned.node.pipeline, node=planned.node.name)
             rec.status, rec.error = "failed", {**exc.to_dict(), "text": exc.render()}

@@ -245,6 +245,15 @@ def to_dialect(
     return expression.sql(dialect=dialect)
 
 
+def predicate_to_dialect(text: str, dialect: str = "duckdb") -> str:
+    """A Spark SQL boolean expression (a filter) in ``dialect``, with Spark's semantics."""
+    import sqlglot
+
+    expression = sqlglot.parse_one(text, read="spark")
+    _apply_fixes(expression, _SPARK_FIXES.get(dialect, {}))
+    return expression.sql(dialect=dialect)
+
+
 def _replace_tables(expression: exp.Expression, lookup: dict[tuple[str | None, str], str]) -> None:
     qualified: set[tuple[str | None, str]] = set()
     for table in list(_external_tables(expression)):

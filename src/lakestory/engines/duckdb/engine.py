@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import duckdb
+import pyarrow as pa
 
 from lakestory.core.errors import StepError
 from lakestory.engines import CAPABILITIES
 from lakestory.engines.base import Capabilities, Column
 from lakestory.engines.duckdb import errors, reading, writing
 from lakestory.engines.duckdb.reading import q, run
+from lakestory.io import delta
 from lakestory.io.specs import Source, Target, WriteOutcome
 
 
@@ -49,11 +51,28 @@ class DuckDBEngine:
             run(self._db, f"SET {key} = {reading.lit(value)}")
         self._local = threading.local()
         self._keep_alive: dict[str, Any] = {}
+        self._parents: dict[str, DuckFrame] = {}  # a filtered read's unfiltered frame
         self._lock = threading.Lock()
 
     # -- the Engine protocol -------------------------------------------------------------
 
     def read(self, source: Source, name: str) -> tuple[DuckFrame, int | None]:
+        if source.filter is None:
+            return self._read(source, name)
+        raw, _ = self._read(source, f"{name}:unfiltered")
+        with self._lock:
+            self._parents[name] = raw
+        try:
+            run(
+                self._cursor(),
+                f"CREATE TEMP VIEW {q(name)} AS SELECT * FROM {q(raw.name)} WHERE {source.filter}",
+            )
+        except duckdb.Error as exc:
+            raise errors.sql_error(exc) from None
+        frame = DuckFrame(name)
+        return frame, self.count(frame)
+
+    def _read(self, source: Source, name: str) -> tuple[DuckFrame, int | None]:
         cur = self._cursor()
         fmt = source.format
         if fmt == "csv":
@@ -120,6 +139,19 @@ class DuckDBEngine:
         with self._lock:
             if self._keep_alive.pop(frame.name, None) is not None:
                 cur.unregister(frame.name)
+            parent = self._parents.pop(frame.name, None)
+        if parent is not None:
+            self.release(parent)
+
+    def rows(self, frame: DuckFrame, limit: int) -> list[dict[str, Any]]:
+        rel = self._cursor().sql(f"SELECT * FROM {q(frame.name)} LIMIT {int(limit)}")
+        columns = rel.columns
+        return [dict(zip(columns, row, strict=True)) for row in rel.fetchall()]
+
+    def arrow_schema(self, frame: DuckFrame) -> pa.Schema:
+        cur = self._cursor()
+        query = writing.portable_select(cur.table(q(frame.name)), frame.name)
+        return cur.sql(f"{query} LIMIT 0").to_arrow_table().schema
 
     def count(self, frame: DuckFrame) -> int:
         row = run(self._cursor(), f"SELECT count(*) FROM {q(frame.name)}")[0]
@@ -129,8 +161,19 @@ class DuckDBEngine:
         rel = self._cursor().table(q(frame.name))
         return [Column(c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
 
-    def write(self, frame: DuckFrame, target: Target) -> WriteOutcome:
-        return writing.write(self._cursor(), frame.name, target)
+    def write(
+        self, frame: DuckFrame, target: Target, commit: delta.Commit | None = None
+    ) -> WriteOutcome:
+        return writing.write(self._cursor(), frame.name, target, commit or delta.Commit())
+
+    def merge(
+        self,
+        frame: DuckFrame,
+        target: Target,
+        spec: delta.MergeSpec,
+        commit: delta.Commit | None = None,
+    ) -> WriteOutcome:
+        return writing.merge(self._cursor(), frame.name, target, spec, commit or delta.Commit())
 
     def close(self) -> None:
         self._db.close()

@@ -11,7 +11,7 @@ import duckdb
 from lakestory.core.errors import DataError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.duckdb import errors
-from lakestory.io import local
+from lakestory.io import delta, local
 from lakestory.io.specs import Source
 
 _CANDIDATES = (  # (type, regex a value must match, and it must cast), tried in order
@@ -48,6 +48,8 @@ def lit(value: Any) -> str:
 
 
 def input_files(source: Source) -> list[str]:
+    if source.files is not None:
+        return list(source.files)
     files = local.list_files(source.location.uri, source.format)
     if not files:
         raise DataError(
@@ -223,20 +225,10 @@ def read_parquet(cur: duckdb.DuckDBPyConnection, source: Source, view: str) -> i
 
 
 def read_delta(source: Source) -> tuple[Any, int]:
-    """The table (at ``source.version``) as a pyarrow dataset, and its row count."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    uri = source.location.uri
-    try:
-        table = DeltaTable(uri, version=source.version)
-    except TableNotFoundError:
-        held = os.path.isdir(uri) and any(not n.startswith(".") for n in os.listdir(uri))
-        hint = "check the path" + (
-            "; it holds files but no _delta_log: is the format parquet?" if held else ""
-        )
-        raise DataError(
-            f"input not found: no Delta table at {source.location.display()} ({uri})", hint=hint
-        ) from None
+    """The table (at ``source.version`` or ``source.timestamp``) as a pyarrow dataset, and
+    its row count."""
+    table = delta.open_table(
+        source.location.uri, source.location.display(), source.version, source.timestamp
+    )
     dataset = table.to_pyarrow_dataset()
     return dataset, int(dataset.count_rows())

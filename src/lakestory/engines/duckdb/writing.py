@@ -6,6 +6,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
 
 import duckdb
 import pyarrow as pa
@@ -13,7 +15,7 @@ import pyarrow as pa
 from lakestory.core.errors import WriteError
 from lakestory.engines.duckdb import errors
 from lakestory.engines.duckdb.reading import lit, q, run
-from lakestory.io import local
+from lakestory.io import delta, local
 from lakestory.io.specs import Target, WriteOutcome
 
 # Types Delta and Spark do not have, and what to write instead.
@@ -40,13 +42,15 @@ def portable_select(rel: duckdb.DuckDBPyRelation, name: str) -> str:
     return f"SELECT {', '.join(casts)} FROM {q(name)}"
 
 
-def write(cur: duckdb.DuckDBPyConnection, name: str, target: Target) -> WriteOutcome:
+def write(
+    cur: duckdb.DuckDBPyConnection, name: str, target: Target, commit: delta.Commit
+) -> WriteOutcome:
     from deltalake.exceptions import DeltaError
 
     query = portable_select(cur.table(q(name)), name)
     try:
         if target.format == "delta":
-            return _write_delta(cur, query, target)
+            return _write_delta(cur, query, target, commit)
         return _write_files(cur, query, target)
     except (duckdb.Error, pa.ArrowException, DeltaError, OSError) as exc:
         # Nothing was committed or swapped in: say so, and show the user's traceback when
@@ -54,57 +58,92 @@ def write(cur: duckdb.DuckDBPyConnection, name: str, target: Target) -> WriteOut
         raise errors.write_error(exc, target.location.display()) from None
 
 
-def _write_delta(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> WriteOutcome:
-    from deltalake import DeltaTable, write_deltalake
-    from deltalake.exceptions import SchemaMismatchError
+def merge(
+    cur: duckdb.DuckDBPyConnection,
+    name: str,
+    target: Target,
+    spec: delta.MergeSpec,
+    commit: delta.Commit,
+) -> WriteOutcome:
+    from deltalake.exceptions import DeltaError
 
-    uri = target.location.uri.rstrip("/")
-    created = not os.path.exists(uri)
-    os.makedirs(uri, exist_ok=True)
-    extra = {k: v for k, v in target.options.items() if k in ("target_file_size", "description")}
-    counter = [0]
-    failure: list[duckdb.Error] = []  # a query error met while streaming, reported as itself
-    reader: pa.RecordBatchReader | None = None
+    query = portable_select(cur.table(q(name)), name)
     try:
-        reader = opened = cur.sql(query).to_arrow_reader(BATCH_ROWS)
+        with _streams(cur, query) as data:
+            done = delta.merge(target.location.uri, data, spec, commit)
+    except (duckdb.Error, pa.ArrowException, DeltaError, OSError) as exc:
+        raise errors.write_error(exc, target.location.display()) from None
+    return WriteOutcome(done.rows_inserted, done.version, done.rows_updated, done.rows_deleted)
+
+
+@contextmanager
+def _streams(cur: duckdb.DuckDBPyConnection, query: str) -> Iterator[delta.DataFactory]:
+    """A factory of Arrow streams of ``query`` (one per commit attempt). A query error met
+    while streaming is re-raised as itself, not as the writer's wrapper of it."""
+    failure: list[duckdb.Error] = []
+    readers: list[pa.RecordBatchReader] = []
+
+    def factory() -> pa.RecordBatchReader:
+        for old in readers:
+            old.close()
+        opened = cur.sql(query).to_arrow_reader(BATCH_ROWS)
+        readers.append(opened)
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
-                for batch in opened:
-                    counter[0] += batch.num_rows
-                    yield batch
+                yield from opened
             except duckdb.Error as exc:
                 failure.append(exc)
                 raise
 
-        stream = pa.RecordBatchReader.from_batches(opened.schema, batches())
-        write_deltalake(
-            uri,
-            stream,
-            mode="overwrite" if target.mode == "overwrite" else "append",
-            partition_by=list(target.partition_by) or None,
-            schema_mode="overwrite" if target.mode == "overwrite" else None,
-            **extra,
-        )
-    except SchemaMismatchError as exc:
-        table = [f.name for f in DeltaTable(uri).schema().fields]
-        raise WriteError(
-            f"cannot {target.mode} to {target.location.display()}: the columns differ from the "
-            f"table's ({exc})",
-            detail=f"data:  {', '.join(stream.schema.names)}\ntable: {', '.join(table)}",
-            hint="select the table's columns in a step, or write with mode: overwrite to "
-            "replace the table and its schema",
-        ) from None
+        return pa.RecordBatchReader.from_batches(opened.schema, batches())
+
+    try:
+        yield factory
     except BaseException:
-        if created and not local.is_delta_table(uri):  # a first write that failed: no table
-            shutil.rmtree(uri, ignore_errors=True)
         if failure and "Python exception" not in str(failure[0]):
             raise errors.compute_error(failure[0], "computing the data to write") from None
         raise
     finally:
-        if reader is not None:
+        for reader in readers:
             reader.close()  # an undrained result would block the cursor for the next statement
-    return WriteOutcome(rows_written=counter[0], version=DeltaTable(uri).version())
+
+
+def _write_delta(
+    cur: duckdb.DuckDBPyConnection, query: str, target: Target, commit: delta.Commit
+) -> WriteOutcome:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import SchemaMismatchError
+
+    uri = target.location.uri.rstrip("/")
+    created = not os.path.exists(uri)
+    mode: Literal["append", "overwrite"] = "overwrite" if target.mode == "overwrite" else "append"
+    try:
+        with _streams(cur, query) as data:
+            done = delta.write(
+                uri,
+                data,
+                mode=mode,
+                partition_by=target.partition_by,
+                commit=commit,
+                options=target.options,
+            )
+    except SchemaMismatchError as exc:
+        table = [f.name for f in DeltaTable(uri).schema().fields]
+        data_cols = cur.sql(query).columns
+        raise WriteError(
+            f"cannot {target.mode} to {target.location.display()}: the columns differ from the "
+            f"table's ({exc})",
+            detail=f"data:  {', '.join(data_cols)}\ntable: {', '.join(table)}",
+            hint="select the table's columns in a step, set `write.schema` (on_new_columns: "
+            "evolve, on_missing_columns: fill_null), or write with mode: overwrite to replace "
+            "the table and its schema",
+        ) from None
+    except BaseException:
+        if created and not local.is_delta_table(uri):  # a first write that failed: no table
+            shutil.rmtree(uri, ignore_errors=True)
+        raise
+    return WriteOutcome(rows_written=done.rows_inserted, version=done.version)
 
 
 def _write_files(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> WriteOutcome:
