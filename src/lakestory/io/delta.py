@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from lakestory.core import faults
 from lakestory.core.errors import DataError
 
 if TYPE_CHECKING:
@@ -272,6 +273,7 @@ def _counted(reader: pa.RecordBatchReader, rows: list[int]) -> pa.RecordBatchRea
         for batch in reader:
             rows[0] += batch.num_rows
             yield batch
+        faults.point("during_write")  # everything streamed, nothing committed yet
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lakestory.config.models import IncrementalConfig
+from lakestory.core import faults
 from lakestory.core.errors import DataError, LakestoryError, SqlError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Engine, Frame
@@ -84,6 +85,7 @@ class NodeRun:
                     source = increment.source
             df, rec.rows_read = engine.read(source, f"{node.key}:read")
             self.local.append(df)
+            faults.point("after_read")
             if inc is not None and inc.mode == "column":
                 rec.state = self._mark(df, inc)
             elif inc is not None and inc.mode == "files":
@@ -141,8 +143,11 @@ class NodeRun:
         )
         st = strategy(target.mode)
         assert st is not None
+        faults.point("before_write")
         try:
-            return st.write(ctx, frame)
+            outcome = st.write(ctx, frame)
+            faults.point("after_commit")
+            return outcome
         except LakestoryError as exc:
             raise exc.located(**(node.write_where or node.where).to_dict()) from None
         finally:

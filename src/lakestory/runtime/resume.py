@@ -27,24 +27,35 @@ def resume_selection(
             "--resume needs the system catalog, which is disabled (system.enabled: false)",
             hint="enable the catalog, or run the nodes you need with --node",
         )
-    last = catalog.last_run(pipelines)
-    if last is None:
+    wanted = set(pipelines)
+    runs = [r for r in catalog.runs(limit=None) if not wanted or wanted & set(r["pipelines"] or ())]
+    if not runs:
         raise UsageError(
             "nothing to resume: the catalog has no run of "
             + (", ".join(sorted(pipelines)) or "this project"),
             hint="run without --resume",
         )
-    run_id = str(last["run_id"])
-    rows = {r["key"]: r for r in last.get("nodes") or []}
-    options = last.get("options") or {}
-    if isinstance(options, str):
-        options = json.loads(options or "{}")
-    keys = [k for k in (options.get("nodes") or list(rows)) if k in graph.nodes]
+    # The last run, with the resume runs made since laid over it (newest wins per node).
+    latest: dict[str, tuple[dict[str, Any] | None, str]] = {}
+    run_id = ""
+    for run in runs:
+        run_id = str(run["run_id"])
+        options = run.get("options") or {}
+        if isinstance(options, str):
+            options = json.loads(options or "{}")
+        rows = {r["key"]: r for r in catalog.node_runs(run_id, limit=None)}
+        for key in options.get("nodes") or list(rows):
+            latest.setdefault(key, (rows.get(key), run_id))
+        if not options.get("resume_of"):
+            break
     chosen: dict[str, str] = {}
-    for key in keys:
-        why = _why_rerun(graph, key, rows.get(key), run_id)
+    for key, (row, ran_in) in latest.items():
+        if key not in graph.nodes:
+            continue
+        why = _why_rerun(graph, key, row, ran_in)
         if why:
             chosen[key] = why
+    keys = set(latest)
     for key in list(chosen):  # downstream of a rerun node reruns too
         for down in graph.dag.closure([key], upstream=False):
             if down != key and down in keys and down not in chosen:

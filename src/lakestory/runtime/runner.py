@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lakestory.core import faults
 from lakestory.core.errors import LakestoryError
 from lakestory.engines.base import Engine, Frame
 from lakestory.runtime.events import EventBus, NodeFinished, NodeStarted, RunFinished, RunStarted
@@ -107,6 +108,7 @@ class Runner:
         self._release_all()
         result.ended_at = _now()
         result.status = "failed" if result.failed else "success"
+        faults.point("before_run_finished")
         self.bus.publish(RunFinished(result))
         return result
 
