@@ -50,7 +50,7 @@ class Project:
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
         self._graph: Graph | None = None
-        self._catalog: Catalog | None | Literal[False] = False  # False: not opened yet
+        self._catalog: Catalog | Literal[False] | None = False  # False: not opened yet
         self.sql_cache = SqlCache(self.loaded.root_dir / ".lakestory" / "cache" / "sql.json")
 
     @classmethod

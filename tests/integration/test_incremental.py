@@ -92,7 +92,10 @@ def test_the_mark_is_committed_with_the_data(tmp_path: Path) -> None:
 
 def test_lag_rereads_late_rows_and_upsert_keeps_them_once(tmp_path: Path) -> None:
     read = "{connection: land, path: '*.csv', incremental: {column: updated_at, lag: 2h}}"
-    write = "{connection: lake, path: orders, mode: upsert, keys: [id], dedupe: latest, order_by: updated_at}"
+    write = (
+        "{connection: lake, path: orders, mode: upsert, keys: [id], dedupe: latest, "
+        "order_by: updated_at}"
+    )
     path = project_file(tmp_path, read, write)
     land(tmp_path, "a.csv", "1,10,2026-01-01 10:00:00\n2,20,2026-01-01 12:00:00")
     run(path)
@@ -134,7 +137,10 @@ def test_files_mode_ingests_each_file_once(tmp_path: Path) -> None:
 
 
 def test_window_mode_replaces_the_window(tmp_path: Path) -> None:
-    read = "{connection: land, path: '*.csv', incremental: {mode: window, column: updated_at, lookback: 3650d}}"
+    read = (
+        "{connection: land, path: '*.csv', "
+        "incremental: {mode: window, column: updated_at, lookback: 3650d}}"
+    )
     path = project_file(tmp_path, read, "{connection: lake, path: orders, mode: overwrite}")
     land(tmp_path, "a.csv", "1,10,2026-01-01 10:00:00\n2,20,2000-01-01 00:00:00")
     first = run(path)
@@ -167,7 +173,8 @@ def test_two_pipelines_with_a_node_of_the_same_name_keep_separate_marks(tmp_path
     path = tmp_path / "lakestory.yaml"
     nodes = "\n".join(
         f"  - pipeline: {p}\n    nodes:\n      - name: orders\n"
-        f"        read: {{connection: land, path: '{p}/*.csv', incremental: {{column: updated_at}}}}\n"
+        f"        read: {{connection: land, path: '{p}/*.csv', "
+        "incremental: {column: updated_at}}\n"
         f"        write: {{connection: lake, path: {p}_orders, mode: append}}"
         for p in ("x", "y")
     )

@@ -116,7 +116,7 @@ def plan_read(
         if not entries:
             note = "no new files since the last run" if every else "no files yet"
             return Increment(None, note=note)
-        files = tuple(e.pop("path") for e in entries)
+        files = tuple(str(e.pop("path")) for e in entries)
         return Increment(replace(source, files=files), files=entries)
     column = spark.ident(inc.column or "")
     if inc.mode == "window":

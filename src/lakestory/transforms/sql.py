@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -249,7 +249,7 @@ def predicate_to_dialect(text: str, dialect: str = "duckdb") -> str:
     """A Spark SQL boolean expression (a filter) in ``dialect``, with Spark's semantics."""
     import sqlglot
 
-    expression = sqlglot.parse_one(text, read="spark")
+    expression = cast(exp.Expression, sqlglot.parse_one(text, read="spark"))
     _apply_fixes(expression, _SPARK_FIXES.get(dialect, {}))
     return expression.sql(dialect=dialect)
 
