@@ -14,7 +14,7 @@ from lakestory.core import faults
 from lakestory.core.errors import DataError, LakestoryError, SqlError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Engine, Frame
-from lakestory.io import delta
+from lakestory.io import delta, maintenance
 from lakestory.io.specs import WriteOutcome
 from lakestory.runtime import incremental
 from lakestory.runtime.graph import Step
@@ -147,6 +147,13 @@ class NodeRun:
         try:
             outcome = st.write(ctx, frame)
             faults.point("after_commit")
+            if target.format == "delta":
+                cfg = node.config.write
+                report = maintenance.maintain_after_write(
+                    target.location.uri, target.location.display(), cfg.maintenance, cfg.properties
+                )
+                if report is not None and report.actions:
+                    rec.note = f"maintenance: {', '.join(report.actions)}"
             return outcome
         except LakestoryError as exc:
             raise exc.located(**(node.write_where or node.where).to_dict()) from None

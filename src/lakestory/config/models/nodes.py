@@ -172,6 +172,9 @@ class WriteConfig(Strict):
         for key, modes in _MODE_KEYS.items():
             if key in self.model_fields_set and self.mode not in modes:
                 raise ValueError(f"`{key}` goes with mode: {' or '.join(modes)}")
+        for key in ("maintenance", "properties"):
+            if key in self.model_fields_set and self.format != "delta":
+                raise ValueError(f"`{key}` applies to Delta tables, not {self.format}")
         if self.dedupe == "latest" and not self.order_by:
             raise ValueError(
                 "`dedupe: latest` needs `order_by` (the column that says which row is newest)"

@@ -121,11 +121,16 @@ class MaintenanceConfig(Strict):
     optimize: bool = False  # compact small files
     zorder_by: list[str] = Field(default_factory=list)
     target_file_size: int | None = Field(default=None, gt=0)
-    vacuum: VacuumConfig | bool | None = None
+    vacuum: VacuumConfig | None = None  # `vacuum: true` means the defaults
     after_write: bool = False
+
+    @field_validator("vacuum", mode="before")
+    @classmethod
+    def _vacuum_flag(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @property
     def vacuum_config(self) -> VacuumConfig | None:
-        if self.vacuum is True:
-            return VacuumConfig()
-        return self.vacuum or None
+        return self.vacuum
