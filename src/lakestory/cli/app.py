@@ -177,8 +177,12 @@ def run(
             full_refresh=full_refresh,
             resume=resume,
         )
-        if plan.note and fmt != "json":
-            output.out.print(plan.note)
+        if plan.resume_of and not plan.nodes:  # nothing left to do: record no run
+            if fmt == "json":
+                output.emit_json({"status": "success", "note": plan.note, "nodes": []})
+            else:
+                output.out.print(plan.note or "nothing to resume")
+            raise typer.Exit(0)
         return proj.run_plan(plan, workers, subs)
 
     result = _guard(fmt, body)

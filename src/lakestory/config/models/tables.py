@@ -64,7 +64,7 @@ class IncrementalConfig(Strict):
 
     mode: Literal["column", "files", "window"] | None = None
     column: str | None = None
-    lag: Duration | float | None = None
+    lag: Duration | None = None  # a number is seconds, or the lag of a numeric column
     lookback: Duration | None = None
 
     @model_validator(mode="after")
