@@ -1,0 +1,271 @@
+"""The system catalog: append-only Delta tables of runs, node runs, state, the file ledger
+and schema history, namespaced by project.
+
+    catalog = Catalog.for_project(loaded)        # None when system.enabled is false
+    catalog.runs(limit=5)                        # newest first
+    catalog.states()["silver.orders"].value      # {"kind": "column", "value": ...}
+
+Every write is one commit per table it touches, and only ever appends, so concurrent runs
+never conflict on content; what a run or a key *is* now is its latest row. Reads open each
+table once and remember it until its version changes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lakestory.catalog import store, tables, views
+from lakestory.catalog.tables import FILES, NODE_RUNS, RUNS, SCHEMA_HISTORY, STATE
+from lakestory.catalog.views import schema_change
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from lakestory.config.loader import LoadedConfig
+
+__all__ = ["Catalog", "NodeState", "schema_change"]
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """The state an incremental node committed with its data (kind "reset": none)."""
+
+    key: str  # pipeline.node
+    kind: str  # column | files | window | reset
+    value: dict[str, Any]
+    table_uri: str | None
+    table_version: int | None
+    run_id: str
+    updated_at: datetime
+
+
+class Catalog:
+    def __init__(self, uri: str, project: str) -> None:
+        self.uri = uri.rstrip("/")
+        self.project = project
+        self._open: dict[str, DeltaTable] = {}  # table -> kept open, updated before use
+        self._cache: dict[str, tuple[int, list[Row]]] = {}  # table -> (version, rows)
+        self._locks = {t: threading.Lock() for t in tables.TABLES}
+
+    @classmethod
+    def for_project(cls, loaded: LoadedConfig) -> Catalog | None:
+        """The catalog the project's ``system:`` section names; None when disabled."""
+        from lakestory.catalog.location import catalog_uri
+
+        uri = catalog_uri(loaded)
+        return None if uri is None else cls(uri, loaded.config.project)
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.uri!r}, project={self.project!r})"
+
+    def table_uri(self, table: str) -> str:
+        return os.path.join(self.uri, table)
+
+    # ------------------------------------------------------------------------------ reads
+
+    def states(self) -> dict[str, NodeState]:
+        """The current state of each key; keys whose latest row is a reset are left out."""
+        latest = views.latest_by(self._rows(STATE), "key", "updated_at")
+        return {k: _node_state(r) for k, r in latest.items() if r["kind"] != "reset"}
+
+    def resets(self) -> dict[str, datetime]:
+        """When each key was last reset (by hand, or by a full refresh)."""
+        return views.resets(self._rows(STATE))
+
+    def ledger(self, key: str) -> set[str]:
+        """The files ``key`` ingested since its last reset."""
+        return self.ledgers().get(key, set())
+
+    def ledgers(self) -> dict[str, set[str]]:
+        """The file ledger of every key, since its last reset."""
+        return views.ledgers(self._rows(FILES), self.resets())
+
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        node: str | None = None,
+        status: str | None = None,
+        limit: int | None = 20,
+    ) -> list[Row]:
+        """Runs, newest first. ``node`` keeps the runs that ran that node (``pipeline.node``
+        or a bare name); ``status`` compares with the shown status (success, failed,
+        incomplete, crashed)."""
+        found = views.runs(self._rows(RUNS))
+        if pipeline is not None:
+            found = [r for r in found if pipeline in (r["pipelines"] or ())]
+        if node is not None:
+            ran = {r["run_id"] for r in self._rows(NODE_RUNS) if views.matches_node(r, node)}
+            found = [r for r in found if r["run_id"] in ran]
+        if status is not None:
+            found = [r for r in found if r["status"] == status]
+        return found[:limit] if limit is not None else found
+
+    def node_runs(
+        self,
+        run_id: str | None = None,
+        *,
+        pipeline: str | None = None,
+        node: str | None = None,
+        status: str | None = None,
+        limit: int | None = 100,
+    ) -> list[Row]:
+        """Node rows, newest run first; a run's nodes in the order the run recorded them."""
+        found = [
+            dict(r)
+            for r in self._rows(NODE_RUNS)
+            if (run_id is None or r["run_id"] == run_id)
+            and (pipeline is None or r["pipeline"] == pipeline)
+            and (node is None or views.matches_node(r, node))
+            and (status is None or r["status"] == status)
+        ]
+        found.sort(key=lambda r: r["recorded_at"] or views.EPOCH, reverse=True)  # stable
+        return found[:limit] if limit is not None else found
+
+    def last_run(self, pipelines: Collection[str]) -> Row | None:
+        """The newest run that touched any of ``pipelines`` (any run when empty), with
+        ``"nodes"``: its node rows. A run that never finished has no node rows."""
+        wanted = set(pipelines)
+        for run in views.runs(self._rows(RUNS)):
+            if not wanted or wanted.intersection(run["pipelines"] or ()):
+                return {**run, "nodes": self.node_runs(run["run_id"], limit=None)}
+        return None
+
+    def last_schemas(self) -> dict[str, list[dict[str, str]]]:
+        """table_uri -> the columns last recorded for it."""
+        latest = views.latest_by(self._rows(SCHEMA_HISTORY), "table_uri", "recorded_at")
+        return {uri: list(r["columns"] or []) for uri, r in latest.items()}
+
+    def schema_history(self, table_uri: str | None = None) -> list[Row]:
+        """Schema rows, newest first (of one table when given)."""
+        found = [
+            dict(r)
+            for r in self._rows(SCHEMA_HISTORY)
+            if table_uri is None or r["table_uri"] == table_uri
+        ]
+        return sorted(found, key=lambda r: r["recorded_at"] or views.EPOCH, reverse=True)
+
+    def _rows(self, table: str) -> list[Row]:
+        """This project's rows of ``table`` (decoded; do not modify them)."""
+        with self._locks[table]:
+            dt = self._table(table)
+            if dt is None:
+                return []
+            version = dt.version()
+            hit = self._cache.get(table)
+            if hit is None or hit[0] != version:
+                data = store.scan(dt, tables.schema(table), self.project)
+                hit = self._cache[table] = (version, views.decode(data.to_pylist()))
+            return hit[1]
+
+    def _table(self, table: str) -> DeltaTable | None:
+        """``table`` up to date, kept open between calls (caller holds its lock)."""
+        dt = store.refresh(self.table_uri(table), self._open.get(table))
+        if dt is None:
+            self._open.pop(table, None)
+        else:
+            self._open[table] = dt
+        return dt
+
+    def _append(self, table: str, data: pa.Table) -> None:
+        with self._locks[table]:
+            dt = store.append(self.table_uri(table), data, self._table(table))
+            if dt is None:
+                self._open.pop(table, None)
+            else:
+                self._open[table] = dt
+
+    # ----------------------------------------------------------------------------- writes
+
+    def run_started(self, run: Mapping[str, Any]) -> None:
+        """Record that a run started (its "start" row)."""
+        self._append(RUNS, tables.to_arrow(RUNS, [self._run_row(run, "start")]))
+
+    def run_finished(
+        self,
+        run: Mapping[str, Any],
+        nodes: Sequence[Mapping[str, Any]],
+        states: Sequence[NodeState],
+        files: Sequence[Mapping[str, Any]],
+        schemas: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Record a finished run: one commit per table with rows, committed in parallel.
+
+        ``files`` are ledger entries (key, file, size, mtime, run_id, table_version) and
+        ``schemas`` schema rows (table_uri, table, key, version, columns, change, run_id).
+        Missing times are this moment. Raises the first failure after all commits ran.
+        """
+        now = datetime.now(UTC)
+        batches = {
+            RUNS: [self._run_row(run, "end")],
+            NODE_RUNS: [self._row(n, recorded_at=now) for n in nodes],
+            STATE: [_state_row(s) for s in states],
+            FILES: [self._row(f, ingested_at=now) for f in files],
+            SCHEMA_HISTORY: [self._row(s, recorded_at=now) for s in schemas],
+        }
+        for row in batches[STATE]:
+            row["project"] = self.project
+        work = {t: tables.to_arrow(t, rows) for t, rows in batches.items() if rows}
+        with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="catalog") as pool:
+            futures = [pool.submit(self._append, t, d) for t, d in work.items()]
+        for future in futures:
+            future.result()
+
+    def reset_state(self, key: str, run_id: str = "manual") -> None:
+        """Forget the state and file ledger of ``key``: its next run reads everything."""
+        reset = NodeState(key, "reset", {}, None, None, run_id, datetime.now(UTC))
+        row = {**_state_row(reset), "project": self.project}
+        self._append(STATE, tables.to_arrow(STATE, [row]))
+
+    def _row(self, values: Mapping[str, Any], **defaults: Any) -> Row:
+        row = {**defaults, **{k: v for k, v in values.items() if v is not None}}
+        row["project"] = self.project
+        return row
+
+    def _run_row(self, run: Mapping[str, Any], event: str) -> Row:
+        from lakestory._version import __version__
+
+        defaults = {
+            "status": "running",
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "lakestory_version": __version__,
+        }
+        return {**self._row(run, **defaults), "event": event}
+
+
+def _state_row(state: NodeState) -> Row:
+    pipeline, _, node = state.key.partition(".")
+    return {
+        "key": state.key,
+        "pipeline": pipeline,
+        "node": node,
+        "kind": state.kind,
+        "value": state.value,
+        "table_uri": state.table_uri,
+        "table_version": state.table_version,
+        "run_id": state.run_id,
+        "updated_at": state.updated_at,
+    }
+
+
+def _node_state(row: Row) -> NodeState:
+    return NodeState(
+        key=row["key"],
+        kind=row["kind"],
+        value=dict(row["value"] or {}),
+        table_uri=row["table_uri"],
+        table_version=row["table_version"],
+        run_id=row["run_id"],
+        updated_at=row["updated_at"],
+    )
