@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,11 @@ def run_measured(
     Wall time is process start to exit as seen by the parent (``time.perf_counter``); CPU
     time and peak RSS come from ``os.wait4``'s rusage of exactly this child. ``ru_maxrss``
     is in KiB on Linux.
+
+    Keep the measuring process small: on Linux a child's ``ru_maxrss`` starts at the
+    *parent's* peak RSS (exec carries the old address space's high-water mark over, with
+    fork and vfork alike), so no child can measure below :func:`own_peak_mib`. Do heavy
+    work (data generation, result checks) in unmeasured child processes.
     """
     sink = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     try:
@@ -86,6 +94,22 @@ def child_env(pycache: Path | None) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
+
+
+def own_peak_mib() -> float:
+    """This process's peak RSS so far: the floor of every peak measured from it."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lakestory_cmd() -> list[str]:
+    """The ``lakestory`` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "lakestory"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("lakestory")
+    if not found:
+        raise SystemExit("cannot find the lakestory command")
+    return [found]
 
 
 def median(samples: Sequence[Sample]) -> Sample:

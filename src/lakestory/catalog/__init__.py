@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +54,7 @@ class Catalog:
         self.uri = uri.rstrip("/")
         self.project = project
         self._open: dict[str, DeltaTable] = {}  # table -> kept open, updated before use
-        self._cache: dict[str, tuple[int, list[Row]]] = {}  # table -> (version, rows)
+        self._cache: dict[str, tuple[int, pa.Table]] = {}  # table -> (version, rows)
         self._locks = {t: threading.Lock() for t in tables.TABLES}
 
     @classmethod
@@ -75,20 +75,22 @@ class Catalog:
 
     def states(self) -> dict[str, NodeState]:
         """The current state of each key; keys whose latest row is a reset are left out."""
-        latest = views.latest_by(self._rows(STATE), "key", "updated_at")
-        return {k: _node_state(r) for k, r in latest.items() if r["kind"] != "reset"}
+        current = views.latest(self._arrow(STATE), "key", ("updated_at", "ascending"))
+        kept = views.where(current, kind=views.Not("reset"))
+        return {r["key"]: _node_state(r) for r in views.rows(kept)}
 
     def resets(self) -> dict[str, datetime]:
         """When each key was last reset (by hand, or by a full refresh)."""
-        return views.resets(self._rows(STATE))
+        return views.resets(self._arrow(STATE))
 
     def ledger(self, key: str) -> set[str]:
         """The files ``key`` ingested since its last reset."""
-        return self.ledgers().get(key, set())
+        mine = views.where(self._arrow(FILES), key=key)
+        return views.ledgers(mine, self.resets()).get(key, set())
 
     def ledgers(self) -> dict[str, set[str]]:
         """The file ledger of every key, since its last reset."""
-        return views.ledgers(self._rows(FILES), self.resets())
+        return views.ledgers(self._arrow(FILES), self.resets())
 
     def runs(
         self,
@@ -98,18 +100,20 @@ class Catalog:
         status: str | None = None,
         limit: int | None = 20,
     ) -> list[Row]:
-        """Runs, newest first. ``node`` keeps the runs that ran that node (``pipeline.node``
-        or a bare name); ``status`` compares with the shown status (success, failed,
-        incomplete, crashed)."""
-        found = views.runs(self._rows(RUNS))
-        if pipeline is not None:
-            found = [r for r in found if pipeline in (r["pipelines"] or ())]
+        """Runs, newest first. ``pipeline`` keeps the runs that ran a node of it, ``node``
+        those that ran that node (``pipeline.node`` or a bare name), ``status`` those with
+        that shown status (success, failed, incomplete, crashed)."""
+        ran = None
         if node is not None:
-            ran = {r["run_id"] for r in self._rows(NODE_RUNS) if views.matches_node(r, node)}
-            found = [r for r in found if r["run_id"] in ran]
-        if status is not None:
-            found = [r for r in found if r["status"] == status]
-        return found[:limit] if limit is not None else found
+            ran = set(views.naming(self._arrow(NODE_RUNS), node)["run_id"].to_pylist())
+        return self._runs(
+            lambda r: (
+                (pipeline is None or pipeline in (r["pipelines"] or ()))
+                and (ran is None or r["run_id"] in ran)
+                and (status is None or r["status"] == status)
+            ),
+            limit,
+        )
 
     def node_runs(
         self,
@@ -121,51 +125,66 @@ class Catalog:
         limit: int | None = 100,
     ) -> list[Row]:
         """Node rows, newest run first; a run's nodes in the order the run recorded them."""
-        found = [
-            dict(r)
-            for r in self._rows(NODE_RUNS)
-            if (run_id is None or r["run_id"] == run_id)
-            and (pipeline is None or r["pipeline"] == pipeline)
-            and (node is None or views.matches_node(r, node))
-            and (status is None or r["status"] == status)
-        ]
-        found.sort(key=lambda r: r["recorded_at"] or views.EPOCH, reverse=True)  # stable
-        return found[:limit] if limit is not None else found
+        found = views.where(self._arrow(NODE_RUNS), run_id=run_id, pipeline=pipeline)
+        found = views.where(found, status=status)
+        if node is not None:
+            found = views.naming(found, node)
+        found = views.ordered(found, ("recorded_at", "descending"))
+        return views.rows(found if limit is None else found.slice(0, limit))
 
     def last_run(self, pipelines: Collection[str]) -> Row | None:
         """The newest run that touched any of ``pipelines`` (any run when empty), with
         ``"nodes"``: its node rows. A run that never finished has no node rows."""
         wanted = set(pipelines)
-        for run in views.runs(self._rows(RUNS)):
-            if not wanted or wanted.intersection(run["pipelines"] or ()):
-                return {**run, "nodes": self.node_runs(run["run_id"], limit=None)}
-        return None
+        found = self._runs(lambda r: not wanted or bool(wanted.intersection(r["pipelines"])), 1)
+        if not found:
+            return None
+        return {**found[0], "nodes": self.node_runs(found[0]["run_id"], limit=None)}
 
     def last_schemas(self) -> dict[str, list[dict[str, str]]]:
         """table_uri -> the columns last recorded for it."""
-        latest = views.latest_by(self._rows(SCHEMA_HISTORY), "table_uri", "recorded_at")
-        return {uri: list(r["columns"] or []) for uri, r in latest.items()}
+        current = views.latest(
+            self._arrow(SCHEMA_HISTORY), "table_uri", ("recorded_at", "ascending")
+        )
+        return {r["table_uri"]: r["columns"] or [] for r in views.rows(current)}
 
     def schema_history(self, table_uri: str | None = None) -> list[Row]:
         """Schema rows, newest first (of one table when given)."""
-        found = [
-            dict(r)
-            for r in self._rows(SCHEMA_HISTORY)
-            if table_uri is None or r["table_uri"] == table_uri
-        ]
-        return sorted(found, key=lambda r: r["recorded_at"] or views.EPOCH, reverse=True)
+        found = views.where(self._arrow(SCHEMA_HISTORY), table_uri=table_uri)
+        return views.rows(views.ordered(found, ("recorded_at", "descending")))
 
-    def _rows(self, table: str) -> list[Row]:
-        """This project's rows of ``table`` (decoded; do not modify them)."""
+    def _runs(self, keep: Callable[[Row], bool], limit: int | None) -> list[Row]:
+        """The runs ``keep`` keeps, newest first; ``status`` is the shown status. Only the
+        few columns the filter needs are read for every run."""
+        every = views.runs(self._arrow(RUNS))
+        slim = every.select(["run_id", "event", "status", "host", "pid", "pipelines"])
+        chosen: list[int] = []
+        statuses: list[str] = []
+        for i, run in enumerate(slim.to_pylist()):
+            run["status"] = views.shown_status(run)
+            if keep(run):
+                chosen.append(i)
+                statuses.append(run["status"])
+                if limit is not None and len(chosen) == limit:
+                    break
+        out = views.rows(views.take(every, chosen))
+        for run, shown in zip(out, statuses, strict=True):
+            run["status"] = shown
+        return out
+
+    def _arrow(self, table: str) -> pa.Table:
+        """This project's rows of ``table``, read again only when its version changed."""
         with self._locks[table]:
             dt = self._table(table)
             if dt is None:
-                return []
+                return tables.schema(table).empty_table()
             version = dt.version()
             hit = self._cache.get(table)
             if hit is None or hit[0] != version:
-                data = store.scan(dt, tables.schema(table), self.project)
-                hit = self._cache[table] = (version, views.decode(data.to_pylist()))
+                hit = self._cache[table] = (
+                    version,
+                    store.scan(dt, tables.schema(table), self.project),
+                )
             return hit[1]
 
     def _table(self, table: str) -> DeltaTable | None:
@@ -201,25 +220,40 @@ class Catalog:
     ) -> None:
         """Record a finished run: one commit per table with rows, committed in parallel.
 
-        ``files`` are ledger entries (key, file, size, mtime, run_id, table_version) and
-        ``schemas`` schema rows (table_uri, table, key, version, columns, change, run_id).
-        Missing times are this moment. Raises the first failure after all commits ran.
+        ``files`` are ledger entries (key, file, size, mtime, run_id, table_version).
+        ``schemas`` are the columns of the tables the run wrote (table_uri, table, key,
+        version, columns, run_id): a row is kept only for a table whose columns differ from
+        those last recorded for it, with ``change`` saying how. Missing times are this
+        moment. Raises the first failure once every commit has ended.
         """
         now = datetime.now(UTC)
         batches = {
             RUNS: [self._run_row(run, "end")],
             NODE_RUNS: [self._row(n, recorded_at=now) for n in nodes],
-            STATE: [_state_row(s) for s in states],
+            STATE: [{**_state_row(s), "project": self.project} for s in states],
             FILES: [self._row(f, ingested_at=now) for f in files],
-            SCHEMA_HISTORY: [self._row(s, recorded_at=now) for s in schemas],
         }
-        for row in batches[STATE]:
-            row["project"] = self.project
-        work = {t: tables.to_arrow(t, rows) for t, rows in batches.items() if rows}
-        with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="catalog") as pool:
-            futures = [pool.submit(self._append, t, d) for t, d in work.items()]
+        work = [(t, rows) for t, rows in batches.items() if rows]
+        with ThreadPoolExecutor(len(work) + 1, thread_name_prefix="catalog") as pool:
+            futures = [pool.submit(self._append, t, tables.to_arrow(t, r)) for t, r in work]
+            if schemas:  # its read overlaps the other commits
+                rows = [self._row(s, recorded_at=now) for s in schemas]
+                futures.append(pool.submit(self._record_schemas, rows))
         for future in futures:
             future.result()
+
+    def _record_schemas(self, rows: list[Row]) -> None:
+        last = self.last_schemas()
+        changed = []
+        for row in rows:
+            old = last.get(row["table_uri"])
+            new = list(row.get("columns") or [])
+            if old is not None and views.same_columns(old, new):
+                continue
+            changed.append({**row, "change": row.get("change") or schema_change(old, new)})
+            last[row["table_uri"]] = new  # two nodes writing one table in one run
+        if changed:
+            self._append(SCHEMA_HISTORY, tables.to_arrow(SCHEMA_HISTORY, changed))
 
     def reset_state(self, key: str, run_id: str = "manual") -> None:
         """Forget the state and file ledger of ``key``: its next run reads everything."""

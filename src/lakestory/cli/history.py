@@ -86,6 +86,8 @@ def state_show(
     node: NodeFilter = None,
 ) -> None:
     """The current state of each incremental node: its high-water mark or file ledger."""
+    from rich.markup import escape
+
     from lakestory.cli import output
 
     def body() -> None:
@@ -102,7 +104,7 @@ def state_show(
         if fmt == "json":
             output.emit_json({"states": _jsonable([_state_dict(s, n) for s, n in pairs])})
         elif not pairs:
-            output.out.print(f"no state recorded yet in {catalog.uri}")
+            output.out.print(f"no state recorded yet in {escape(catalog.uri)}")
         else:
             output.out.print(_state_table(pairs))
 
@@ -140,10 +142,21 @@ def state_reset(
         files = len(catalog.ledger(key))
         catalog.reset_state(key)
         target = _target(config)
+        warning = (
+            f"the target table {target or '(none)'} is NOT cleared; rows read again may be "
+            f"written twice. To rebuild it from scratch instead: "
+            f"lakestory run --full-refresh --node {key}"
+        )
         if fmt == "json":
             previous = _state_dict(before, files) if before else None
             output.emit_json(
-                {"ok": True, "key": key, "previous": _jsonable([previous])[0], "target": target}
+                {
+                    "ok": True,
+                    "key": key,
+                    "previous": _jsonable([previous])[0],
+                    "target": target,
+                    "warning": warning,
+                }
             )
             return
         was = f" (was: {_state_text(before, files)})" if before else ""
@@ -151,11 +164,7 @@ def state_reset(
             f"[green]✓[/] reset the state of {escape(key)}{escape(was)}: "
             "its next run reads its whole source again"
         )
-        output.err.print(
-            f"[yellow]warning:[/] the target table {escape(target or '(none)')} is NOT cleared; "
-            "rows read again may be written twice.\n"
-            f"  To rebuild it from scratch instead: lakestory run --full-refresh --node {key}"
-        )
+        output.err.print(f"[yellow]warning:[/] {escape(warning)}")
 
     _guard(fmt, body)
 
@@ -242,7 +251,7 @@ def _show_runs(catalog: Catalog, rows: list[dict[str, Any]], fmt: str, filtered:
         return
     if not rows:
         what = "no runs match" if filtered else "no runs recorded yet"
-        output.out.print(f"{what} in {catalog.uri}")
+        output.out.print(f"{what} in {escape(catalog.uri)}")
         return
     table = _table(
         "run id", "started", "duration", "status", "ok", "failed", "skipped", "pipelines"

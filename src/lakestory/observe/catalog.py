@@ -1,19 +1,23 @@
 """The catalog observer: records each run in the system catalog.
 
 Two writes per run, never one per node: the run's "start" row when it starts, and at its
-end the run, node, state, file-ledger and schema rows together (one commit per table). A
-failed catalog write is logged as a warning and never fails the run; the state it would
-have recorded is also in the commit log of the table written, where the next run finds it.
+end the run, node, state, file-ledger and schema rows together (one commit per table). The
+start row is written in a background thread while the run's nodes start, so the run does
+not wait for it. A failed catalog write is logged as a warning and never fails the run; the
+state it would have recorded is also in the commit log of the table written, where the
+next run finds it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from lakestory.catalog import Catalog, NodeState, schema_change
+from lakestory.catalog import Catalog, NodeState
 from lakestory.runtime.events import Event, RunFinished, RunStarted
 from lakestory.runtime.records import NodeRecord, RunResult
 
@@ -49,6 +53,7 @@ class CatalogObserver:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        self._started: Future[None] | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -56,9 +61,19 @@ class CatalogObserver:
             run = run_row(res, nodes_total=len(event.node_keys))
             if not run["pipelines"]:
                 run["pipelines"] = sorted({k.partition(".")[0] for k in event.node_keys})
-            self._safely(res, "the start", lambda: self.catalog.run_started(run))
+            pool = ThreadPoolExecutor(1, thread_name_prefix="catalog-start")
+            write = partial(self.catalog.run_started, run)
+            self._started = pool.submit(self._safely, res, "the start", write)
+            pool.shutdown(wait=False)  # its thread ends with the write
         elif isinstance(event, RunFinished):
+            self.wait()
             self._safely(event.result, "the outcome", lambda: self._finished(event.result))
+
+    def wait(self) -> None:
+        """Wait until the start row of the run is written (or failed to be)."""
+        if self._started is not None:
+            self._started.result()
+            self._started = None
 
     def _finished(self, res: RunResult) -> None:
         done = [r for r in res.nodes if r.status == "success"]
@@ -72,30 +87,23 @@ class CatalogObserver:
                 for r in done
                 for f in r.files
             ],
-            self._schema_rows(res.run_id, wrote) if wrote else [],
+            self._schema_rows(res.run_id, wrote),
         )
 
-    def _schema_rows(self, run_id: str, wrote: Iterable[NodeRecord]) -> list[dict[str, Any]]:
-        """A row per table whose columns differ from those last recorded for it."""
-        last = self.catalog.last_schemas()
-        rows = []
-        for r in wrote:
-            old = last.get(str(r.target_uri))
-            if old is not None and _columns(old) == _columns(r.schema):
-                continue
-            rows.append(
-                {
-                    "table_uri": r.target_uri,
-                    "table": r.target or r.target_uri,
-                    "key": r.key,
-                    "version": r.table_version,
-                    "columns": [{"name": c["name"], "type": c["type"]} for c in r.schema],
-                    "change": schema_change(old, r.schema) or "columns changed",
-                    "run_id": run_id,
-                }
-            )
-            last[str(r.target_uri)] = r.schema  # two nodes writing one table in one run
-        return rows
+    @staticmethod
+    def _schema_rows(run_id: str, wrote: Iterable[NodeRecord]) -> list[dict[str, Any]]:
+        """The columns of each table written; the catalog keeps those that changed."""
+        return [
+            {
+                "table_uri": r.target_uri,
+                "table": r.target or r.target_uri,
+                "key": r.key,
+                "version": r.table_version,
+                "columns": [{"name": c["name"], "type": c["type"]} for c in r.schema],
+                "run_id": run_id,
+            }
+            for r in wrote
+        ]
 
     def _safely(self, res: RunResult, what: str, write: Callable[[], None]) -> None:
         try:
@@ -158,7 +166,3 @@ def node_states(res: RunResult, done: Iterable[NodeRecord]) -> list[NodeState]:
         kind = str(r.state.get("kind") or "column")
         out.append(NodeState(r.key, kind, r.state, r.target_uri, r.table_version, res.run_id, at))
     return out
-
-
-def _columns(cols: Iterable[dict[str, str]]) -> list[tuple[str, str]]:
-    return [(c["name"], c["type"]) for c in cols]

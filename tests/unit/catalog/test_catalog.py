@@ -123,6 +123,9 @@ def test_the_latest_state_row_of_a_key_wins(catalog: Catalog, rec: Any) -> None:
     assert states["silver.orders"].updated_at == rec.at(10)
     assert states["silver.orders"].table_uri == "/lake/silver.orders"
     assert states["silver.customers"].value["value"] == 1
+    # rows of one commit with equal times: the one written last wins
+    rec.finished([rec.state("silver.tie", 1, at=20), rec.state("silver.tie", 2, at=20)])
+    assert catalog.states()["silver.tie"].value["value"] == 2
 
 
 def test_a_reset_forgets_the_state_and_the_ledger(catalog: Catalog, rec: Any) -> None:
@@ -185,6 +188,19 @@ def test_the_last_schema_of_each_table(catalog: Catalog, rec: Any) -> None:
     history = catalog.schema_history("/lake/t")
     assert [(h["version"], h["change"]) for h in history] == [
         (3, "added amount"),
+        (0, "created with 1 column"),
+    ]
+
+
+def test_schema_rows_are_kept_only_when_columns_change(catalog: Catalog, rec: Any) -> None:
+    cols = [{"name": "id", "type": "int"}]
+    row = {"table_uri": "/lake/t", "table": "lake:t", "key": "s.t", "run_id": "r"}
+    for version, columns in enumerate([cols, cols, [{"name": "id", "type": "bigint"}], cols]):
+        rec.finished(schemas=[{**row, "version": version, "columns": columns}])
+    history = catalog.schema_history("/lake/t")
+    assert [(h["version"], h["change"]) for h in history] == [
+        (3, "id: bigint → int"),
+        (2, "id: int → bigint"),
         (0, "created with 1 column"),
     ]
 

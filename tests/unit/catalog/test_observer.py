@@ -79,6 +79,7 @@ def test_the_start_row_is_written_when_the_run_starts(catalog: Catalog) -> None:
     observer = CatalogObserver(catalog)
     res = RunResult("r1", "proj", None, T0, options={"nodes": ["silver.orders"]})
     observer(RunStarted(res, ("silver.orders",)))
+    observer.wait()  # the start row is written in the background
     (info,) = catalog.runs()
     assert info["status"] == "incomplete" and info["nodes_total"] == 1
     assert info["pipelines"] == ["silver"]  # from the node keys, when the result has none
