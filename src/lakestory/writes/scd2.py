@@ -42,32 +42,7 @@ class Scd2:
         keys = list(cfg.keys)
         frame = unique_keys(ctx, frame)
         arrow = ctx.engine.arrow_schema(frame)
-        data_cols = arrow.names
-        validity = (cfg.valid_from, cfg.valid_to, cfg.is_current)
-        clash = [c for c in validity if c in data_cols]
-        if clash:
-            raise WriteError(
-                f"cannot write {ctx.display} as scd2: the data already has {', '.join(clash)}, "
-                "which scd2 maintains",
-                hint="drop or rename the column in a step, or name the validity columns "
-                "differently (write.valid_from / valid_to / is_current)",
-            )
-        if cfg.effective_from and cfg.effective_from not in data_cols:
-            raise WriteError(
-                f"cannot write {ctx.display}: no column {cfg.effective_from} in the data "
-                "(write.effective_from)",
-                hint=f"columns: {', '.join(data_cols)}",
-            )
-        track = cfg.track_columns or [
-            c for c in data_cols if c not in keys and c != cfg.effective_from
-        ]
-        unknown = [c for c in track if c not in data_cols]
-        if unknown:
-            raise WriteError(
-                f"cannot write {ctx.display}: track_columns names columns not in the data: "
-                f"{', '.join(unknown)}",
-                hint=f"columns: {', '.join(data_cols)}",
-            )
+        track = _check(ctx, arrow.names)
         if cfg.effective_from:
             eff_type = spark.type_name(arrow.field(cfg.effective_from).type)
             eff = f"s.{spark.ident(cfg.effective_from)}"
@@ -75,6 +50,7 @@ class Scd2:
             eff_type = "TIMESTAMP_NTZ"
             started = ctx.run_started.astimezone(UTC).replace(tzinfo=None)
             eff = spark.literal(started, "timestamp_ntz")
+        validity = (cfg.valid_from, cfg.valid_to, cfg.is_current)
         vf, vt, cur = (spark.ident(c) for c in validity)
         src = spark.ident(frame.name)
         if not ctx.exists():
@@ -146,6 +122,35 @@ class Scd2:
         )
         done = ctx.engine.merge(source, ctx.target, spec, ctx.with_commit(evolve=evolve))
         return done
+
+
+def _check(ctx: WriteContext, data_cols: list[str]) -> list[str]:
+    """Refuse data scd2 cannot write; returns the tracked columns."""
+    cfg, keys = ctx.config, list(ctx.config.keys)
+    validity = (cfg.valid_from, cfg.valid_to, cfg.is_current)
+    clash = [c for c in validity if c in data_cols]
+    if clash:
+        raise WriteError(
+            f"cannot write {ctx.display} as scd2: the data already has {', '.join(clash)}, "
+            "which scd2 maintains",
+            hint="drop or rename the column in a step, or name the validity columns "
+            "differently (write.valid_from / valid_to / is_current)",
+        )
+    if cfg.effective_from and cfg.effective_from not in data_cols:
+        raise WriteError(
+            f"cannot write {ctx.display}: no column {cfg.effective_from} in the data "
+            "(write.effective_from)",
+            hint=f"columns: {', '.join(data_cols)}",
+        )
+    track = cfg.track_columns or [c for c in data_cols if c not in keys and c != cfg.effective_from]
+    unknown = [c for c in track if c not in data_cols]
+    if unknown:
+        raise WriteError(
+            f"cannot write {ctx.display}: track_columns names columns not in the data: "
+            f"{', '.join(unknown)}",
+            hint=f"columns: {', '.join(data_cols)}",
+        )
+    return track
 
 
 def _keys_as_markers(keys: list[str], alias: str | None = None) -> str:
