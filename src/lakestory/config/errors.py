@@ -16,7 +16,6 @@ from lakestory.core.text import did_you_mean, suggestion
 
 # Keys documented for later capabilities: rejected with "not supported yet", never ignored.
 PLANNED_KEYS: dict[str, str] = {
-    "contracts": "input contracts (data-quality checks)",
     "pattern": "modeling patterns",
     "continuous": "continuous ingestion",
     "timeout": "node timeouts",
@@ -142,6 +141,8 @@ def _data_path(data: Any, loc: Path_) -> Path_:
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
             current = current[part]
             out.append(part)
+        elif isinstance(current, dict) and current.get("type") == part:
+            continue  # a discriminated union's tag: the error is about the item itself
         elif i == len(loc) - 1:
             out.append(part)
     return tuple(out)

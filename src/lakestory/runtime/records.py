@@ -35,6 +35,15 @@ class NodeRecord:
     state: dict[str, Any] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)  # ledger: {"file","size","mtime"}
     note: str | None = None  # e.g. "no new rows since the last run"
+    # data-quality checks (contracts on the input, then validation tests on the output):
+    # one dict per test, see lakestory.quality.CheckResult.to_dict
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    rows_checked: int | None = None  # rows the validation tests judged
+    rows_dropped: int | None = None  # removed by `on_fail: drop` (contracts and tests)
+    rows_quarantined: int | None = None  # written to the quarantine table instead
+    quarantine_target: str | None = None  # connection:path of the quarantine table
+    quarantine_version: int | None = None  # the quarantine table version this run committed
+    gate: dict[str, Any] | None = None  # see lakestory.quality.GateResult.to_dict
 
     @property
     def duration(self) -> float | None:

@@ -18,7 +18,6 @@ from lakestory.config.models.nodes import (
     ReadConfig,
     StepConfig,
     TransformConfig,
-    ValidationConfig,
     WriteConfig,
 )
 from lakestory.config.models.operations import (
@@ -30,6 +29,12 @@ from lakestory.config.models.operations import (
     SystemConfig,
 )
 from lakestory.config.models.project import ProjectConfig
+from lakestory.config.models.quality import (
+    GateConfig,
+    QuarantineConfig,
+    TestConfig,
+    ValidationConfig,
+)
 from lakestory.config.models.tables import (
     IncrementalConfig,
     MaintenanceConfig,
@@ -41,6 +46,7 @@ __all__ = [
     "AlertConfig",
     "AzureConnection",
     "Connection",
+    "GateConfig",
     "IncrementalConfig",
     "LineageConfig",
     "LocalConnection",
@@ -50,6 +56,7 @@ __all__ = [
     "PipelineConfig",
     "PostgresConnection",
     "ProjectConfig",
+    "QuarantineConfig",
     "ReadConfig",
     "RetryConfig",
     "S3Connection",
@@ -58,6 +65,7 @@ __all__ = [
     "StepConfig",
     "StoryConfig",
     "SystemConfig",
+    "TestConfig",
     "TransformConfig",
     "VacuumConfig",
     "ValidationConfig",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from lakestory.config.models.base import NAME_PATTERN, Strict
+from lakestory.config.models.quality import TestConfig, ValidationConfig, check_contracts
 from lakestory.config.models.tables import IncrementalConfig, MaintenanceConfig, SchemaPolicy
 
 Format = Literal["csv", "parquet", "json", "delta"]
@@ -97,12 +98,6 @@ class StepConfig(Strict):
 
 class TransformConfig(Strict):
     steps: list[StepConfig] = Field(min_length=1)
-
-
-class ValidationConfig(Strict):
-    tests: list[dict[str, Any]] = Field(default_factory=list)
-    quarantine: dict[str, Any] | None = None
-    gate: dict[str, Any] | None = None
 
 
 def _spark_spelling(schema: dict[str, Any]) -> None:
@@ -216,6 +211,7 @@ class NodeConfig(Strict):
     # a list is the steps themselves (made a TransformConfig before validation; the list type
     # is here so that the JSON Schema accepts the short form too)
     transform: TransformConfig | list[StepConfig] | None = None
+    contracts: list[TestConfig] = Field(default_factory=list)  # on the input, before transforms
     validation: ValidationConfig | None = None
     write: WriteConfig | None = None
     sensitive: bool | list[str] = False
@@ -231,6 +227,12 @@ class NodeConfig(Strict):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("contracts")
+    @classmethod
+    def _contracts(cls, value: list[Any]) -> list[Any]:
+        check_contracts(value)
+        return value
 
     @property
     def steps(self) -> list[StepConfig]:
