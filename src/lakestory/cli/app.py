@@ -157,6 +157,14 @@ def run(
     ] = None,
     full_refresh: FullRefreshOpt = False,
     resume: ResumeOpt = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The clock data-quality checks judge against, e.g. 2025-01-31T00:00:00Z "
+            "(default: now).",
+        ),
+    ] = None,
 ) -> None:
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error."""
     from lakestory.cli import output
@@ -167,6 +175,7 @@ def run(
         if on_error not in (None, "fail_fast", "fail_later"):
             output.err.print("error: --on-error must be fail_fast or fail_later")
             raise typer.Exit(2)
+        clock = _as_of(as_of)
         proj = _load(project, env)
         subs = [] if fmt == "json" else [ProgressDisplay(output.out)]
         plan = proj.plan(
@@ -183,7 +192,7 @@ def run(
             else:
                 output.out.print(plan.note or "nothing to resume")
             raise typer.Exit(0)
-        return proj.run_plan(plan, workers, subs)
+        return proj.run_plan(plan, workers, subs, as_of=clock)
 
     result = _guard(fmt, body)
     if fmt == "json":
@@ -192,6 +201,25 @@ def run(
         print_failures(result, output.out, output.err)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _as_of(text: str | None) -> Any:
+    """``--as-of``: an ISO 8601 date or timestamp; without a zone it is UTC."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        from lakestory.cli import output
+
+        output.err.print(
+            f"error: --as-of '{text}' is not a date or timestamp "
+            "(e.g. 2025-01-31 or 2025-01-31T00:00:00Z)"
+        )
+        raise typer.Exit(2) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @app.command()

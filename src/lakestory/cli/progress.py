@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+from lakestory.runtime.records import NodeRecord
 
 _MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
 
@@ -49,10 +50,7 @@ class ProgressDisplay:
             self.progress.stop()
 
 
-def _detail(r: object) -> str:
-    from lakestory.runtime.records import NodeRecord
-
-    assert isinstance(r, NodeRecord)
+def _detail(r: NodeRecord) -> str:
     if r.status == "skipped":
         return f"[yellow]skipped: {escape(r.skipped_because or '')}[/]"
     if r.status == "failed":
@@ -67,4 +65,25 @@ def _detail(r: object) -> str:
         )
     elif r.rows_out is not None:
         bits.append(f"{r.rows_out:,} rows")
-    return f"[dim]{', '.join(bits)}  {r.duration or 0:.2f}s[/]"
+    text = f"[dim]{', '.join(bits)}  {r.duration or 0:.2f}s[/]"
+    checks = _checks(r)
+    return f"{text}\n    {checks}" if checks else text
+
+
+def _checks(r: NodeRecord) -> str:
+    """One line on a node's data-quality checks, when it has any."""
+    if not r.checks:
+        return ""
+    warned = [c["name"] for c in r.checks if c["status"] == "warned"]
+    bits = [f"{len(r.checks)} checks"]
+    if warned:
+        bits.append(f"[yellow]{len(warned)} warned: {escape(', '.join(warned))}[/]")
+    if r.rows_dropped:
+        bits.append(f"[yellow]{r.rows_dropped:,} dropped[/]")
+    if r.rows_quarantined:
+        bits.append(
+            f"[yellow]{r.rows_quarantined:,} quarantined → {escape(r.quarantine_target or '')}[/]"
+        )
+    if r.gate is not None and r.gate["status"] == "blocked":
+        bits.append(f"[yellow]gate blocked ({r.gate['action']})[/]")
+    return "[dim]" + ", ".join(bits) + "[/]"

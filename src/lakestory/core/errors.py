@@ -168,6 +168,14 @@ class DataError(LakestoryError):
     kind = "data_error"
 
 
+class QualityError(LakestoryError):
+    """Data failed a data-quality test or gate; nothing was written."""
+
+    kind = "quality_error"
+    results: list[Any]  # the check results, for the node record
+    gate: dict[str, Any] | None = None  # the gate's result when the gate aborted
+
+
 class StepError(LakestoryError):
     """A user's Python step raised; ``detail`` holds the user's traceback."""
 

@@ -227,6 +227,21 @@ def merge(uri: str, data: DataFactory, spec: MergeSpec, commit: Commit = Commit(
     )
 
 
+def delete(uri: str, predicate: str, commit: Commit = Commit()) -> int:
+    """Delete the rows matching ``predicate`` (Spark SQL) in one commit; returns how many."""
+    from deltalake import DeltaTable
+
+    deleted = [0]
+
+    def attempt() -> None:
+        table = DeltaTable(uri.rstrip("/"))
+        metrics = table.delete(datafusion_sql(predicate), commit_properties=commit.properties())
+        deleted[0] = int(metrics.get("num_deleted_rows", 0) or 0)
+
+    _retrying(attempt)
+    return deleted[0]
+
+
 def lakestory_commits(uri: str, after: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     """``(version, metadata)`` of the commits lakestory made after version ``after``,
     oldest first. Reads only the log entries after ``after``."""

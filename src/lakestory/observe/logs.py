@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakestory.config.models import LoggingConfig
-from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+from lakestory.runtime.events import (
+    Event,
+    GateBlocked,
+    NodeFinished,
+    NodeStarted,
+    RowsQuarantined,
+    RunFinished,
+    RunStarted,
+)
 
 log = logging.getLogger("lakestory.run")
 _FIELDS = (
@@ -28,6 +36,11 @@ _FIELDS = (
     "rows_read",
     "rows_written",
     "error",
+    "rows",
+    "target",
+    "pass_rate",
+    "required",
+    "action",
 )
 
 
@@ -113,6 +126,26 @@ class LogObserver:
                     rows_written=r.rows_written,
                     error=(r.error or {}).get("message"),
                 ),
+            )
+        elif isinstance(event, RowsQuarantined):
+            r = event.record
+            log.warning(
+                f"node {r.key} quarantined {event.rows} rows in {event.target}",
+                extra=self._extra(
+                    event="rows_quarantined",
+                    pipeline=r.pipeline,
+                    node=r.node,
+                    rows=event.rows,
+                    target=event.target,
+                ),
+            )
+        elif isinstance(event, GateBlocked):
+            r = event.record
+            g = event.gate
+            log.warning(
+                f"node {r.key}: quality gate blocked ({g['action']}), pass rate "
+                f"{g['pass_rate']:.2%}",
+                extra=self._extra(event="gate_blocked", pipeline=r.pipeline, node=r.node, **g),
             )
         elif isinstance(event, RunFinished):
             res = event.result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lakestory.runtime.records import NodeRecord, RunResult
 
@@ -37,7 +38,25 @@ class RunFinished:
     result: RunResult
 
 
-Event = RunStarted | NodeStarted | NodeFinished | RunFinished
+@dataclass(frozen=True)
+class RowsQuarantined:
+    """``on_quarantine``: a node wrote rows that failed its tests to its quarantine table."""
+
+    record: NodeRecord
+    rows: int
+    target: str
+
+
+@dataclass(frozen=True)
+class GateBlocked:
+    """``on_gate_block``: a node's quality gate found pass rates below what it requires;
+    ``gate["action"]`` says what happened (abort, warn_and_write, write_valid_only)."""
+
+    record: NodeRecord
+    gate: dict[str, Any]
+
+
+Event = RunStarted | NodeStarted | NodeFinished | RunFinished | RowsQuarantined | GateBlocked
 Subscriber = Callable[[Event], None]
 
 

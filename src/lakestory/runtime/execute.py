@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lakestory.config.models import IncrementalConfig
+from lakestory import quality
+from lakestory.config.models import IncrementalConfig, SchemaPolicy, WriteConfig
 from lakestory.core import faults
-from lakestory.core.errors import DataError, LakestoryError, SqlError, Where
+from lakestory.core.errors import DataError, LakestoryError, QualityError, SqlError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Engine, Frame
 from lakestory.io import delta, maintenance
 from lakestory.io.specs import WriteOutcome
 from lakestory.runtime import incremental
+from lakestory.runtime.events import Event, GateBlocked, RowsQuarantined
 from lakestory.runtime.graph import Step
 from lakestory.runtime.incremental import RunContext
 from lakestory.runtime.plan import PlannedNode
 from lakestory.runtime.records import NodeRecord
 from lakestory.transforms import python as pysteps
 from lakestory.transforms.sqlcache import SqlCache
-from lakestory.writes import WriteContext, spark, strategy
+from lakestory.writes import Append, WriteContext, spark, strategy
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class NodeRun:
     sql: SqlCache
     ctx: RunContext
     root: Path | None = None  # the project folder, where function steps' modules live
+    publish: Callable[[Event], None] | None = None  # the run's event bus
     local: list[Frame] = field(default_factory=list)
 
     def run(self) -> Frame | None:
@@ -96,17 +99,29 @@ class NodeRun:
                 return None
         elif node.df_from:
             df = inputs[node.df_from]
+        if node.contracts is not None:
+            assert df is not None  # the graph refuses contracts on a node without input
+            df = self._check(node.contracts, df, inputs).frame
         for step in node.steps:
             df = self._step(step, df, inputs)
             self.local.append(df)
         assert df is not None
+        checked = self._check(node.validation, df, inputs) if node.validation else None
+        if checked is not None:
+            df, rec.rows_out = checked.frame, checked.kept
         rec.schema = [{"name": c.name, "type": c.type} for c in engine.schema(df)]
         output: Frame | None = None
         if self.planned.consumers:
             output = engine.persist(df, f"{node.key}:out")
             rec.rows_out = engine.count(output)
+        quarantined = self._quarantine(checked) if checked and checked.quarantine else False
         if node.target is not None:
-            outcome = self._write(output or df, increment)
+            try:
+                outcome = self._write(output or df, increment)
+            except BaseException:
+                if quarantined:
+                    self._unquarantine()
+                raise
             rec.rows_written, rec.table_version = outcome.rows_written, outcome.version
             rec.rows_updated, rec.rows_deleted = outcome.rows_updated, outcome.rows_deleted
             if rec.rows_out is None:
@@ -114,6 +129,94 @@ class NodeRun:
         if rec.rows_out is None:
             rec.rows_out = engine.count(df)
         return output
+
+    def _check(
+        self, suite: quality.Suite, df: Frame, inputs: Mapping[str, Frame]
+    ) -> quality.Outcome:
+        """Run a suite of data-quality tests; the record gets the results either way."""
+        rec, node = self.record, self.planned.node
+        checker = quality.Checker(
+            self.engine,
+            lambda text: self.sql.translate(text, {}, self.engine.capabilities.sql_dialect),
+            node.key,
+            self.ctx.clock,
+            self.ctx.run_id,
+            node.config.sensitive,
+            self.ctx.history,
+            self.local,
+        )
+        try:
+            out = checker.evaluate(suite, df, {k: inputs[k] for k in suite.refs})
+        except QualityError as exc:
+            rec.checks += [r.to_dict() for r in exc.results]
+            if exc.gate is not None:
+                rec.gate = exc.gate
+                self._publish(GateBlocked(rec, exc.gate))
+            raise
+        rec.checks += [r.to_dict() for r in out.results]
+        if out.dropped:
+            rec.rows_dropped = (rec.rows_dropped or 0) + out.dropped
+        if suite.phase == "validation":
+            rec.rows_checked = out.rows
+            if suite.quarantine is not None:
+                rec.rows_quarantined = out.quarantined
+                rec.quarantine_target = suite.quarantine.location.display()
+        if out.gate is not None:
+            rec.gate = out.gate.to_dict()
+            if out.gate.status == "blocked":
+                self._publish(GateBlocked(rec, rec.gate))
+        return out
+
+    def _quarantine(self, checked: quality.Outcome) -> bool:
+        """Append the rejected rows to the quarantine table (before the node's own write,
+        which takes them back out if it fails)."""
+        node, rec = self.planned.node, self.record
+        suite = node.validation
+        assert suite is not None and suite.quarantine is not None and checked.quarantine
+        target = suite.quarantine
+        cfg = WriteConfig(
+            connection=target.location.connection,
+            path=target.location.path or target.location.uri,
+            mode="append",
+            format="delta",
+            schema_policy=SchemaPolicy(on_new_columns="evolve", on_missing_columns="fill_null"),
+        )
+        meta = self.ctx.commit_metadata(node.key, at=self.ctx.started.isoformat(), quarantine=True)
+        ctx = WriteContext(
+            self.engine, target, cfg, f"{node.key}:quarantine", self.ctx.started, delta.Commit(meta)
+        )
+        try:
+            written = Append().write(ctx, checked.quarantine)
+        except LakestoryError as exc:
+            raise exc.located(**suite.where.to_dict()) from None
+        finally:
+            self.local.extend(ctx.local)
+        rec.quarantine_version = written.version
+        self._publish(RowsQuarantined(rec, checked.quarantined, target.location.display()))
+        return True
+
+    def _unquarantine(self) -> None:
+        """The node's write failed: take this run's rows back out of the quarantine table."""
+        suite = self.planned.node.validation
+        assert suite is not None and suite.quarantine is not None
+        predicate = (
+            f"`_run_id` = {spark.literal(self.ctx.run_id)} AND "
+            f"`_node` = {spark.literal(self.planned.node.key)}"
+        )
+        try:
+            delta.delete(suite.quarantine.location.uri, predicate)
+            self.record.rows_quarantined, self.record.quarantine_version = 0, None
+        except Exception as exc:  # noqa: BLE001 - the write's own error is the one to report
+            log.warning(
+                "could not remove run %s's rows from the quarantine table %s: %s",
+                self.ctx.run_id,
+                suite.quarantine.location.display(),
+                exc,
+            )
+
+    def _publish(self, event: Event) -> None:
+        if self.publish is not None:
+            self.publish(event)
 
     def _write(self, frame: Frame, increment: incremental.Increment | None) -> WriteOutcome:
         node, rec = self.planned.node, self.record

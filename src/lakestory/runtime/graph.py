@@ -32,6 +32,8 @@ from lakestory.core.errors import (
 from lakestory.core.text import suggestion
 from lakestory.io import formats, local
 from lakestory.io.specs import Location, Source, Target
+from lakestory.quality import Suite
+from lakestory.runtime.suites import node_suites
 from lakestory.transforms import python as pysteps
 from lakestory.transforms.sqlcache import SqlCache
 
@@ -62,6 +64,8 @@ class ResolvedNode:
     order_deps: set[str] = field(default_factory=set)  # depends_on / same-table edges
     depends_on: set[str] = field(default_factory=set)  # the resolved `depends_on:` entries
     write_where: Where | None = None  # the node's `write:` section
+    contracts: Suite | None = None  # data-quality tests on the input, before the steps
+    validation: Suite | None = None  # data-quality tests on the output, before the write
 
     @property
     def config_hash(self) -> str:
@@ -190,9 +194,12 @@ class _Builder:
             self.step(node, pipeline, i, s, inputs, has_data or i > 0)
             for i, s in enumerate(node.steps)
         ]
+        contracts, validation = node_suites(self, key, pipeline, node)
         data_deps = set(inputs.values()) | {
             k for s in steps for k in s.refs.values() if k in self.by_key
         }
+        for suite in (contracts, validation):
+            data_deps |= suite.refs if suite else set()
         if df_from:
             data_deps.add(df_from)
         data_deps.discard(key)
@@ -211,6 +218,8 @@ class _Builder:
             deps - data_deps,
             deps,
             self.where(node, "write", pipeline=pipeline) if node.write else None,
+            contracts,
+            validation,
         )
 
     def step_path(self, node: NodeConfig, i: int) -> tuple[str | int, ...]:
@@ -306,13 +315,14 @@ class _Builder:
             ) from None
 
     def location(
-        self, node: NodeConfig, pipeline: str, section: str, conn: str, path: str
+        self, node: NodeConfig, pipeline: str, section: str | tuple[str, ...], conn: str, path: str
     ) -> Location:
         connections = self.cfg.connections
         if conn not in connections:
+            sub = (section,) if isinstance(section, str) else section
             raise ConfigError(
                 f"unknown connection '{conn}'",
-                where=self.where(node, section, "connection", pipeline=pipeline),
+                where=self.where(node, *sub, "connection", pipeline=pipeline),
                 hint=suggestion(conn, connections)
                 or (f"defined connections: {', '.join(connections) or 'none'}"),
             )

@@ -11,7 +11,7 @@ leaves the next one to read exactly the rows not yet committed.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,13 @@ class RunContext:
     full_refresh: frozenset[str] = frozenset()  # node keys rebuilt from scratch
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> state
     ledgers: dict[str, set[str]] = field(default_factory=dict)  # key -> files ingested
+    as_of: datetime | None = None  # the clock checks judge against (--as-of); default: started
+    # rows checked in a node's last successful runs, newest first (volume_drop tests)
+    history: Callable[[str, int], list[int]] | None = None
+
+    @property
+    def clock(self) -> datetime:
+        return self.as_of or self.started
 
     def commit_metadata(self, key: str, **extra: Any) -> dict[str, Any]:
         return {"project": self.project, "key": key, "run_id": self.run_id, **extra}

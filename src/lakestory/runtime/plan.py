@@ -268,8 +268,6 @@ def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: Err
     def at(*sub: str) -> Where:
         return node_where(smap, n.config, *sub, pipeline=n.pipeline)
 
-    if n.config.validation and (n.config.validation.tests or n.config.validation.gate):
-        found.add(not_supported("validation", "data-quality checks", at("validation")))
     for spec, section in ((n.source, "read"), (n.target, "write")):
         if spec is None:
             continue

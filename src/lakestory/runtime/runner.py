@@ -139,7 +139,16 @@ class Runner:
         with self._lock:
             upstream = {d: self.outputs[d] for d in planned.node.data_deps if d in self.outputs}
         try:
-            node_run = NodeRun(planned, self.engine, upstream, rec, self.sql, self.ctx, self.root)
+            node_run = NodeRun(
+                planned,
+                self.engine,
+                upstream,
+                rec,
+                self.sql,
+                self.ctx,
+                self.root,
+                publish=self.bus.publish,
+            )
             output = node_run.run()
         except LakestoryError as exc:
             exc.located(pipeline=planned.node.pipeline, node=planned.node.name)

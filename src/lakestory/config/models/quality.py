@@ -17,9 +17,7 @@ from lakestory.config.models.base import Strict
 from lakestory.config.models.tables import Duration
 
 OnFail = Literal["fail", "warn", "drop", "quarantine"]
-Metric = Literal[
-    "mean", "median", "min", "max", "sum", "stddev", "null_fraction", "distinct_count"
-]
+Metric = Literal["mean", "median", "min", "max", "sum", "stddev", "null_fraction", "distinct_count"]
 
 
 def _columns_from_column(data: Any) -> Any:
@@ -35,6 +33,7 @@ class _Test(Strict):
 
     row_level: ClassVar[bool] = True
 
+    type: str
     name: str | None = None
     description: str | None = None
     on_fail: OnFail = "fail"
@@ -44,12 +43,12 @@ class _Test(Strict):
         return self.name or self.default_name()
 
     def default_name(self) -> str:
-        return str(getattr(self, "type", "test"))
+        return self.type
 
     @model_validator(mode="after")
     def _on_fail_fits(self) -> _Test:
         if not self.row_level and self.on_fail in ("drop", "quarantine"):
-            kind = getattr(self, "type", "this test")
+            kind = self.type
             raise ValueError(
                 f"`on_fail: {self.on_fail}` needs a row-level test; {kind} judges the whole "
                 "dataset, so it can only `fail` or `warn`"
@@ -67,7 +66,7 @@ class _OneColumn(_RowTest):
     column: str = Field(min_length=1)
 
     def default_name(self) -> str:
-        return f"{getattr(self, 'type')}({self.column})"
+        return f"{self.type}({self.column})"
 
 
 class _Columns(_RowTest):
@@ -84,7 +83,7 @@ class _Columns(_RowTest):
         return [value] if isinstance(value, str) else value
 
     def default_name(self) -> str:
-        return f"{getattr(self, 'type')}({', '.join(self.columns)})"
+        return f"{self.type}({', '.join(self.columns)})"
 
 
 class NotNullTest(_Columns):
@@ -322,9 +321,7 @@ def check_names(tests: list[Any], what: str) -> None:
     seen: set[str] = set()
     for test in tests:
         if test.label in seen:
-            raise ValueError(
-                f"two {what} are named '{test.label}': give one of them a `name`"
-            )
+            raise ValueError(f"two {what} are named '{test.label}': give one of them a `name`")
         seen.add(test.label)
 
 
