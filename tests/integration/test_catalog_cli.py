@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from lakestory.catalog import Catalog, NodeState
+from lakestory.observe.catalog import CatalogObserver
+from lakestory.runtime.events import RunFinished, RunStarted
+from lakestory.runtime.records import NodeRecord, RunResult
 
 SHOP = """
 project: shop
@@ -204,6 +207,125 @@ def test_a_disabled_catalog_has_no_history(
         result = cli(*args, root / "lakestory.yaml")
         assert result.exit_code == 2
         assert "the system catalog is disabled (system.enabled: false)" in result.stderr
+
+
+# -------------------------------------------------------------------------------- checks
+
+
+def checked_run(catalog: Catalog, run_id: str, *nodes: NodeRecord) -> None:
+    """A run whose nodes carry check results, recorded through the catalog observer."""
+    observer = CatalogObserver(catalog)
+    res = RunResult(run_id, "shop", None, T0, pipelines=["silver"])
+    observer(RunStarted(res, tuple(n.key for n in nodes)))
+    res.nodes, res.ended_at = list(nodes), T0 + timedelta(seconds=2)
+    res.status = "failed" if any(n.status == "failed" for n in nodes) else "success"
+    observer(RunFinished(res))
+
+
+def checked(key: str, status: str = "success", **fields: Any) -> NodeRecord:
+    pipeline, _, name = key.partition(".")
+    return NodeRecord(key, pipeline, name, status, started_at=T0, ended_at=T0, **fields)
+
+
+def result(name: str, status: str, rows: int, failing: int | None, **fields: Any) -> dict:
+    rate = None if failing is None else (rows - failing) / rows
+    return {
+        "name": name,
+        "type": "not_null",
+        "phase": "validation",
+        "on_fail": "warn",
+        "status": status,
+        "rows": rows,
+        "failing": failing,
+        "pass_rate": rate,
+        "threshold": None,
+        "observed": None,
+        "message": None,
+        "samples": [{"id": 1, "seq": None}],
+        **fields,
+    }
+
+
+def seed_checks(catalog: Catalog) -> None:
+    checked_run(
+        catalog,
+        "aaaa1111",
+        checked("silver.orders", checks=[result("seq_present", "passed", 2, 0)]),
+    )
+    gate = {"status": "blocked", "pass_rate": 0.5, "required": 0.9, "action": "abort"}
+    checked_run(
+        catalog,
+        "bbbb2222",
+        checked(
+            "silver.orders",
+            "failed",
+            rows_checked=4,
+            gate=gate,
+            checks=[
+                result("seq_present", "warned", 4, 2, message="2 rows where seq is null\n..."),
+                result("volume", "passed", 4, None, type="volume_drop", observed=4),
+            ],
+        ),
+        checked("silver.customers", checks=[result("id_present", "passed", 2, 0)]),
+    )
+
+
+def test_history_of_checks(cli: Cli, shop: Path, catalog: Catalog) -> None:
+    empty = cli("history", shop, "--checks")
+    assert empty.exit_code == 0, empty.stderr
+    assert "no check results recorded yet" in empty.stdout
+    seed_checks(catalog)
+
+    result = cli("history", shop, "--checks", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["checks"]
+    assert [(r["run_id"], r["key"], r["phase"], r["test"], r["status"]) for r in rows] == [
+        ("bbbb2222", "silver.orders", "validation", "seq_present", "warned"),
+        ("bbbb2222", "silver.orders", "validation", "volume", "passed"),
+        ("bbbb2222", "silver.orders", "gate", "gate", "blocked"),
+        ("bbbb2222", "silver.customers", "validation", "id_present", "passed"),
+        ("aaaa1111", "silver.orders", "validation", "seq_present", "passed"),
+    ]
+    warned, volume, gate = rows[:3]
+    assert (warned["failing"], warned["rows"], warned["pass_rate"]) == (2, 4, 0.5)
+    assert warned["node_status"] == "failed" and "samples" not in warned
+    assert volume["observed"] == 4 and volume["failing"] is None
+    assert gate["threshold"] == 0.9 and gate["observed"]["action"] == "abort"
+    assert gate["message"] == "pass rate 50.00% < 90.00%"
+    assert datetime.fromisoformat(warned["recorded_at"])
+
+    def tests(*options: str) -> list[tuple[str, str]]:
+        out = cli("history", shop, "--checks", "-f", "json", *options)
+        assert out.exit_code == 0, out.stderr
+        return [(r["run_id"][:4], r["test"]) for r in json.loads(out.stdout)["checks"]]
+
+    assert tests("--run", "aaaa") == [("aaaa", "seq_present")]
+    assert tests("--node", "customers") == [("bbbb", "id_present")]
+    assert tests("--node", "orders", "--pipeline", "silver", "--status", "passed") == [
+        ("bbbb", "volume"),
+        ("aaaa", "seq_present"),
+    ]
+    assert tests("--status", "blocked", "--limit", "1") == [("bbbb", "gate")]
+    assert tests("--pipeline", "gold") == []
+
+
+def test_history_of_checks_as_text(cli: Cli, shop: Path, catalog: Catalog) -> None:
+    seed_checks(catalog)
+    result = cli("history", shop, "--checks", "--run", "bbbb2222")
+    assert result.exit_code == 0, result.stderr
+    warned = next(line for line in result.stdout.splitlines() if "seq_present" in line)
+    assert "warned" in warned and "2 / 4" in warned and "50.00%" in warned
+    assert "2 rows where seq is null" in result.stdout and "..." not in result.stdout
+    assert "blocked" in result.stdout and "- / 4" in result.stdout
+    assert "aaaa1111" not in result.stdout
+
+    none = cli("history", shop, "--checks", "--status", "error")
+    assert none.exit_code == 0 and "no check results match" in none.stdout
+    wrong = cli("history", shop, "--checks", "--status", "success")
+    assert wrong.exit_code == 2
+    assert "--status must be one of passed, warned, dropped" in wrong.stderr
+    missing = cli("history", shop, "--checks", "--run", "zzzz")
+    assert missing.exit_code == 2 and "no run 'zzzz' in the catalog" in missing.stderr
 
 
 # --------------------------------------------------------------------------------- state

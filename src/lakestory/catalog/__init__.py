@@ -1,9 +1,10 @@
-"""The system catalog: append-only Delta tables of runs, node runs, state, the file ledger
-and schema history, namespaced by project.
+"""The system catalog: append-only Delta tables of runs, node runs, state, the file ledger,
+schema history and data-quality check results, namespaced by project.
 
     catalog = Catalog.for_project(loaded)        # None when system.enabled is false
     catalog.runs(limit=5)                        # newest first
     catalog.states()["silver.orders"].value      # {"kind": "column", "value": ...}
+    catalog.volume_history("silver.orders", 5)   # rows checked in its last 5 good runs
 
 Every write is one commit per table it touches, and only ever appends, so concurrent runs
 never conflict on content; what a run or a key *is* now is its latest row. Reads open each
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lakestory.catalog import store, tables, views
-from lakestory.catalog.tables import FILES, NODE_RUNS, RUNS, SCHEMA_HISTORY, STATE
+from lakestory.catalog.tables import CHECKS, FILES, NODE_RUNS, RUNS, SCHEMA_HISTORY, STATE
 from lakestory.catalog.views import schema_change
 
 if TYPE_CHECKING:
@@ -153,6 +154,41 @@ class Catalog:
         found = views.where(self._arrow(SCHEMA_HISTORY), table_uri=table_uri)
         return views.rows(views.ordered(found, ("recorded_at", "descending")))
 
+    def checks(
+        self,
+        run_id: str | None = None,
+        key: str | None = None,
+        limit: int | None = None,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+    ) -> list[Row]:
+        """Check rows (of one run, node ``pipeline.node``, pipeline or check status when
+        given), newest run first; a run's rows in the order it recorded them: per node its
+        contracts, its validation tests, then its gate. ``observed`` is decoded."""
+        found = views.where(
+            self._arrow(CHECKS), run_id=run_id, key=key, pipeline=pipeline, status=status
+        )
+        found = views.ordered(found, ("recorded_at", "descending"))
+        return views.rows(found if limit is None else found.slice(0, limit))
+
+    def volume_history(self, key: str, runs: int) -> list[int]:
+        """The rows the validation tests of ``key`` judged in each of its last ``runs``
+        successful runs, most recent first: one value per run, the largest ``rows`` of its
+        validation rows. Runs where the node failed, or ran no validation test, are left
+        out. Empty when there is no such run, or no checks table yet."""
+        import pyarrow.compute as pc
+
+        if runs <= 0:
+            return []
+        found = views.where(self._arrow(CHECKS), key=key, phase="validation", node_status="success")
+        found = found.filter(pc.is_valid(found["rows"]))
+        if found.num_rows == 0:
+            return []
+        per_run = found.group_by("run_id").aggregate([("rows", "max"), ("recorded_at", "max")])
+        newest = views.ordered(per_run, ("recorded_at_max", "descending"))
+        return [int(n) for n in newest["rows_max"].slice(0, runs).to_pylist()]
+
     def _runs(self, keep: Callable[[Row], bool], limit: int | None) -> list[Row]:
         """The runs ``keep`` keeps, newest first; ``status`` is the shown status. Only the
         few columns the filter needs are read for every run."""
@@ -217,14 +253,17 @@ class Catalog:
         states: Sequence[NodeState],
         files: Sequence[Mapping[str, Any]],
         schemas: Sequence[Mapping[str, Any]],
+        checks: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """Record a finished run: one commit per table with rows, committed in parallel.
 
         ``files`` are ledger entries (key, file, size, mtime, run_id, table_version).
         ``schemas`` are the columns of the tables the run wrote (table_uri, table, key,
         version, columns, run_id): a row is kept only for a table whose columns differ from
-        those last recorded for it, with ``change`` saying how. Missing times are this
-        moment. Raises the first failure once every commit has ended.
+        those last recorded for it, with ``change`` saying how. ``checks`` are the rows of
+        the ``checks`` table (see ``tables.py``); their ``observed`` is any JSON value,
+        encoded here. Missing times are this moment. Raises the first failure once every
+        commit has ended.
         """
         now = datetime.now(UTC)
         batches = {
@@ -232,15 +271,19 @@ class Catalog:
             NODE_RUNS: [self._row(n, recorded_at=now) for n in nodes],
             STATE: [{**_state_row(s), "project": self.project} for s in states],
             FILES: [self._row(f, ingested_at=now) for f in files],
+            CHECKS: [self._row(c, recorded_at=now) for c in checks],
         }
         work = [(t, rows) for t, rows in batches.items() if rows]
         with ThreadPoolExecutor(len(work) + 1, thread_name_prefix="catalog") as pool:
-            futures = [pool.submit(self._append, t, tables.to_arrow(t, r)) for t, r in work]
+            futures = [pool.submit(self._append_rows, t, r) for t, r in work]
             if schemas:  # its read overlaps the other commits
                 rows = [self._row(s, recorded_at=now) for s in schemas]
                 futures.append(pool.submit(self._record_schemas, rows))
         for future in futures:
             future.result()
+
+    def _append_rows(self, table: str, rows: list[Row]) -> None:
+        self._append(table, tables.to_arrow(table, rows))
 
     def _record_schemas(self, rows: list[Row]) -> None:
         last = self.last_schemas()

@@ -18,7 +18,8 @@ NODE_RUNS = "node_runs"
 STATE = "state"
 FILES = "files"
 SCHEMA_HISTORY = "schema_history"
-TABLES = (RUNS, NODE_RUNS, STATE, FILES, SCHEMA_HISTORY)
+CHECKS = "checks"
+TABLES = (RUNS, NODE_RUNS, STATE, FILES, SCHEMA_HISTORY, CHECKS)
 
 # column name -> type name; "ts" is a UTC timestamp, "strings" a list of strings
 _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -100,9 +101,34 @@ _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("run_id", "string"),
         ("recorded_at", "ts"),
     ),
+    # added after the others: a catalog written before has none until its first checks
+    CHECKS: (
+        ("project", "string"),
+        ("run_id", "string"),
+        ("key", "string"),
+        ("pipeline", "string"),
+        ("node", "string"),
+        ("node_status", "string"),  # the node run's status: success | failed | ...
+        ("phase", "string"),  # contract | validation | gate
+        ("test", "string"),  # the test's name ("gate" for the gate)
+        ("type", "string"),  # e.g. not_null, row_count ("gate" for the gate)
+        ("on_fail", "string"),  # fail | warn | drop | quarantine (gate: its action)
+        ("status", "string"),  # passed | warned | dropped | quarantined | failed | error
+        # (gate: passed | blocked)
+        ("rows", "int"),  # rows judged
+        ("failing", "int"),  # null for table-level tests
+        ("pass_rate", "float"),
+        ("threshold", "float"),  # gate: the pass rate required
+        ("observed", "string"),  # JSON: e.g. the row count (gate: the whole gate)
+        ("message", "string"),
+        ("recorded_at", "ts"),  # when the run's rows were committed: orders runs
+    ),
 }
 
-JSON_COLUMNS = frozenset({"options", "error", "value", "columns"})
+JSON_COLUMNS = frozenset({"options", "error", "value", "columns", "observed"})
+# JSON columns holding any JSON value, a string included: always encoded, never taken as
+# already-encoded JSON (a string in the other JSON columns is)
+JSON_VALUES = frozenset({"observed"})
 
 
 def columns(table: str) -> tuple[str, ...]:
@@ -125,7 +151,8 @@ def schema(table: str) -> pa.Schema:
 
 def to_arrow(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Rows as an Arrow table of ``table``'s schema: missing columns are null, dicts and
-    lists in JSON columns are encoded, extra keys are ignored."""
+    lists in JSON columns are encoded (and any value in ``JSON_VALUES`` columns), extra
+    keys are ignored."""
     import json
 
     import pyarrow as pa
@@ -133,7 +160,7 @@ def to_arrow(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     encoded = [
         {
             k: json.dumps(v, default=str, sort_keys=True)
-            if k in JSON_COLUMNS and v is not None and not isinstance(v, str)
+            if k in JSON_COLUMNS and v is not None and (k in JSON_VALUES or not isinstance(v, str))
             else v
             for k, v in row.items()
         }

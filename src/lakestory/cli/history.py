@@ -33,6 +33,7 @@ NodeFilter = Annotated[
 ]
 RUN_STATUSES = ("success", "failed", "incomplete", "crashed")
 NODE_STATUSES = ("success", "failed", "skipped")
+CHECK_STATUSES = ("passed", "warned", "dropped", "quarantined", "failed", "error", "blocked")
 
 
 @app.command()
@@ -50,23 +51,42 @@ def history(
             "--status",
             "-s",
             help="Only runs with this status: success, failed, incomplete, crashed "
-            "(with --node: success, failed, skipped).",
+            "(with --node: success, failed, skipped; with --checks: passed, warned, dropped, "
+            "quarantined, failed, error, blocked).",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="At most this many.")] = 20,
     run: Annotated[str | None, typer.Option("--run", "-r", help="Show the nodes of a run.")] = None,
+    checks: Annotated[
+        bool,
+        typer.Option(
+            "--checks",
+            help="Show data-quality check results instead (of a run with --run, of a node "
+            "with --node).",
+        ),
+    ] = False,
 ) -> None:
-    """Past runs, newest first; a node's runs with --node; one run's nodes with --run."""
+    """Past runs, newest first; a node's runs with --node; one run's nodes with --run;
+    data-quality check results with --checks."""
 
     def body() -> None:
         proj, catalog = _open(project, env)
-        if run is not None:
+        if checks:
+            _check_status(status, CHECK_STATUSES)
+            run_id = _find_run(catalog, run)["run_id"] if run is not None else None
+            key = None if node is None else _node_key(proj, catalog, node, pipeline)
+            rows = catalog.checks(
+                run_id,
+                key,
+                None if run_id else limit,  # a run's checks: all of them, as its nodes
+                pipeline=pipeline,
+                status=status,
+            )
+            _show_checks(catalog, rows, fmt, filtered=bool(run or node or pipeline or status))
+        elif run is not None:
             _show_run(catalog, run, fmt)
         elif node is not None:
-            keys = _node_keys(proj) | _catalog_keys(catalog)
-            if pipeline is not None:  # it also tells apart nodes of the same name
-                keys = {k for k in keys if k.partition(".")[0] == pipeline}
-            key = _resolve_node(node, keys)
+            key = _node_key(proj, catalog, node, pipeline)
             _check_status(status, NODE_STATUSES)
             rows = catalog.node_runs(node=key, pipeline=pipeline, status=status, limit=limit)
             _show_node_runs(key, rows, fmt)
@@ -194,6 +214,14 @@ def _catalog_keys(catalog: Catalog) -> set[str]:
     return {r["key"] for r in catalog.node_runs(limit=None)}
 
 
+def _node_key(proj: Project, catalog: Catalog, node: str, pipeline: str | None) -> str:
+    """The key of ``--node``, among the project's nodes and those in the catalog."""
+    keys = _node_keys(proj) | _catalog_keys(catalog)
+    if pipeline is not None:  # it also tells apart nodes of the same name
+        keys = {k for k in keys if k.partition(".")[0] == pipeline}
+    return _resolve_node(node, keys)
+
+
 def _resolve_node(name: str, keys: set[str]) -> str:
     """``pipeline.node`` as given, or the key of a unique bare node name."""
     from lakestory.core.errors import UsageError
@@ -283,10 +311,8 @@ def _show_node_runs(key: str, rows: list[dict[str, Any]], fmt: str) -> None:
     output.out.print(_node_table(rows, "run id"))
 
 
-def _show_run(catalog: Catalog, run: str, fmt: str) -> None:
-    from rich.markup import escape
-
-    from lakestory.cli import output
+def _find_run(catalog: Catalog, run: str) -> dict[str, Any]:
+    """The run ``run`` names: its id, or a unique prefix of it."""
     from lakestory.core.errors import UsageError
 
     runs = catalog.runs(limit=None)
@@ -296,7 +322,15 @@ def _show_run(catalog: Catalog, run: str, fmt: str) -> None:
     if len(found) != 1:
         what = f"several runs start with '{run}'" if found else f"no run '{run}' in the catalog"
         raise UsageError(what, hint="see the run ids with `lakestory history`")
-    info = found[0]
+    return found[0]
+
+
+def _show_run(catalog: Catalog, run: str, fmt: str) -> None:
+    from rich.markup import escape
+
+    from lakestory.cli import output
+
+    info = _find_run(catalog, run)
     nodes = catalog.node_runs(info["run_id"], limit=None)
     if fmt == "json":
         output.emit_json({"run": _jsonable([info])[0], "nodes": _jsonable(nodes)})
@@ -329,6 +363,49 @@ def _node_table(rows: list[dict[str, Any]], first: str) -> Table:
             escape(text.splitlines()[0] if text else ""),
         )
     return table
+
+
+def _show_checks(catalog: Catalog, rows: list[dict[str, Any]], fmt: str, filtered: bool) -> None:
+    from rich.markup import escape
+
+    from lakestory.cli import output
+
+    if fmt == "json":
+        output.emit_json({"checks": _jsonable(rows)})
+        return
+    if not rows:
+        what = "no check results match" if filtered else "no check results recorded yet"
+        output.out.print(f"{what} in {escape(catalog.uri)}")
+        return
+    table = _table(
+        "run id", "node", "phase", "test", "status", "failing / rows", "pass rate", "message"
+    )
+    for r in rows:
+        text = str(r["message"] or "").strip()
+        table.add_row(
+            escape(r["run_id"]),
+            escape(r["key"]),
+            escape(r["phase"] or ""),
+            escape(r["test"] or ""),
+            _status(r["status"] or "-"),
+            _failing(r),
+            _rate(r["pass_rate"]),
+            escape(text.splitlines()[0] if text else ""),
+        )
+    output.out.print(table)
+
+
+def _failing(r: dict[str, Any]) -> str:
+    if r["failing"] is None and r["rows"] is None:
+        return "-"
+    return f"{_count(r['failing'])} / {_count(r['rows'])}"
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    shown = f"{value:.2%}"
+    return "<100.00%" if value < 1 and shown == "100.00%" else shown
 
 
 def _state_dict(state: NodeState, files: int) -> dict[str, Any]:
@@ -401,7 +478,19 @@ def _rows(r: dict[str, Any]) -> str:
     return f"{_count(read)} → {_count(written)}"
 
 
-_STYLES = {"success": "green", "failed": "red", "crashed": "red", "incomplete": "yellow"}
+_STYLES = {
+    "success": "green",
+    "failed": "red",
+    "crashed": "red",
+    "incomplete": "yellow",
+    # check results
+    "passed": "green",
+    "warned": "yellow",
+    "dropped": "yellow",
+    "quarantined": "yellow",
+    "error": "red",
+    "blocked": "red",
+}
 
 
 def _status(status: str) -> str:

@@ -1,11 +1,11 @@
 """The catalog observer: records each run in the system catalog.
 
 Two writes per run, never one per node: the run's "start" row when it starts, and at its
-end the run, node, state, file-ledger and schema rows together (one commit per table). The
-start row is written in a background thread while the run's nodes start, so the run does
-not wait for it. A failed catalog write is logged as a warning and never fails the run; the
-state it would have recorded is also in the commit log of the table written, where the
-next run finds it.
+end the run, node, state, file-ledger, schema and check rows together (one commit per table
+with rows). The start row is written in a background thread while the run's nodes start,
+so the run does not wait for it. A failed catalog write is logged as a warning and never
+fails the run; the state it would have recorded is also in the commit log of the table
+written, where the next run finds it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,25 @@ class CatalogObserver:
                 for f in r.files
             ],
             self._schema_rows(res.run_id, wrote),
+            self._check_rows(res.run_id, res.nodes),
         )
+
+    @staticmethod
+    def _check_rows(run_id: str, nodes: Iterable[NodeRecord]) -> list[dict[str, Any]]:
+        """The check rows of every node; a node whose results cannot be read is left out
+        (with a warning) rather than losing the rest of the run's record."""
+        out = []
+        for r in nodes:
+            try:
+                out += check_rows(run_id, r)
+            except Exception as exc:  # an observer must never fail the run
+                log.warning(
+                    "the check results of %s could not be recorded: %s",
+                    r.key,
+                    exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+        return out
 
     @staticmethod
     def _schema_rows(run_id: str, wrote: Iterable[NodeRecord]) -> list[dict[str, Any]]:
@@ -148,6 +166,87 @@ def run_row(res: RunResult, **extra: Any) -> dict[str, Any]:
 def node_row(run_id: str, r: NodeRecord) -> dict[str, Any]:
     row = {name: getattr(r, name, None) for name in _NODE_FIELDS}
     return {**row, "run_id": run_id, "duration_s": r.duration}
+
+
+def check_rows(run_id: str, r: NodeRecord) -> list[dict[str, Any]]:
+    """The ``checks`` rows of a node run: one per test (contracts, then validation tests),
+    then one for its gate (phase, test and type "gate"; ``on_fail`` its action, ``threshold``
+    the pass rate it required, ``observed`` the whole gate). Samples are never recorded:
+    they can hold data."""
+    base = {
+        "run_id": run_id,
+        "key": r.key,
+        "pipeline": r.pipeline,
+        "node": r.node,
+        "node_status": r.status,
+    }
+    out = [
+        {
+            **base,
+            "phase": _text(c.get("phase")),
+            "test": _text(c.get("name")),
+            "type": _text(c.get("type")),
+            "on_fail": _text(c.get("on_fail")),
+            "status": _text(c.get("status")),
+            "rows": _number(c.get("rows"), int),
+            "failing": _number(c.get("failing"), int),
+            "pass_rate": _number(c.get("pass_rate"), float),
+            "threshold": _number(c.get("threshold"), float),
+            "observed": c.get("observed"),
+            "message": _text(c.get("message")),
+        }
+        for c in r.checks
+    ]
+    gate = r.gate
+    if gate is not None:
+        out.append(
+            {
+                **base,
+                "phase": "gate",
+                "test": "gate",
+                "type": "gate",
+                "on_fail": _text(gate.get("action")),
+                "status": _text(gate.get("status")),
+                "rows": _number(r.rows_checked, int),
+                "pass_rate": _number(gate.get("pass_rate"), float),
+                "threshold": _number(gate.get("required"), float),
+                "observed": gate,
+                "message": gate_message(gate),
+            }
+        )
+    return out
+
+
+def gate_message(gate: dict[str, Any]) -> str | None:
+    """Why a gate blocked, e.g. ``pass rate 97.50% < 99.00%; not_null_id: 90.00% <
+    95.00%``; None when it passed."""
+    if gate.get("status") != "blocked":
+        return None
+    parts = []
+    rate, required = _number(gate.get("pass_rate"), float), _number(gate.get("required"), float)
+    if rate is not None and required is not None and rate < required:
+        parts.append(f"pass rate {rate:.2%} < {required:.2%}")
+    for name, t in (gate.get("failed_thresholds") or {}).items():
+        actual, needed = _number(t.get("actual"), float), _number(t.get("required"), float)
+        if actual is not None and needed is not None:
+            parts.append(f"{name}: {actual:.2%} < {needed:.2%}")
+        else:
+            parts.append(str(name))
+    return "; ".join(parts) or "blocked"
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """``value`` as an int or float; None when it is none (or not a number)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def node_states(res: RunResult, done: Iterable[NodeRecord]) -> list[NodeState]:
