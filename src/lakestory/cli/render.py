@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -28,7 +30,7 @@ def print_plan(plan: Plan, console: Console) -> None:
         d = pn.to_dict()
         reads = [f"{r['location']} ({r['format']})" for r in d["reads"]]
         reads += [f"{k} ← table {s['location']}" for k, s in d["reads_tables_of"].items()]
-        steps = ", ".join(s["kind"] for s in d["steps"]) or "-"
+        steps = _steps(d)
         w = d["write"]
         writes = (
             f"{w['location']} ({w['format']}, [bold]{w['mode']}[/]: {w['effect']})" if w else "-"
@@ -47,6 +49,23 @@ def print_plan(plan: Plan, console: Console) -> None:
             writes,
         )
     console.print(table)
+
+
+def _steps(d: dict[str, Any]) -> str:
+    """The steps column: contracts, transform steps, validation tests, in run order."""
+    parts = [s["kind"] for s in d["steps"]]
+    checks = d["checks"] or {}
+    if checks.get("contract"):
+        parts.insert(0, f"contracts ({len(checks['contract'])})")
+    if checks.get("validation"):
+        modes = sorted({t["on_fail"] for t in checks["validation"]})
+        parts.append(f"tests ({len(checks['validation'])}: {'/'.join(modes)})")
+    out = ", ".join(parts) or "-"
+    if checks.get("quarantine"):
+        out += f"\n[dim]quarantine → {escape(checks['quarantine'])}[/]"
+    if checks.get("gate"):
+        out += f"\n[dim]gate: {checks['gate']['on_fail']}[/]"
+    return out
 
 
 def print_failures(result: RunResult, out: Console, err: Console) -> None:

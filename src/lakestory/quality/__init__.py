@@ -155,7 +155,7 @@ class Checker:
         """Judge ``data``; raises :class:`QualityError` when a test or the gate fails the
         node (the results are in the error's ``results``)."""
         columns = [f.name for f in self.engine.arrow_schema(data)]
-        self._check_columns(suite, columns)
+        self._check_columns(suite, columns, refs)
         row_tests = [(i, c.test) for i, c in enumerate(suite.checks) if c.row_level]
         table_tests = [(i, c.test) for i, c in enumerate(suite.checks) if not c.row_level]
         fk_refs = {i: refs[c.ref].name for i, c in enumerate(suite.checks) if c.ref}
@@ -395,10 +395,21 @@ class Checker:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _check_columns(self, suite: Suite, columns: list[str]) -> None:
+    def _check_columns(self, suite: Suite, columns: list[str], refs: Mapping[str, Frame]) -> None:
+        """Every column a test names exists (a foreign key's in the node it references)."""
         known = {c.lower() for c in columns}
         for check in suite.checks:
             test = check.test
+            if check.ref is not None:
+                theirs = [f.name for f in self.engine.arrow_schema(refs[check.ref])]
+                if test.references.column.lower() not in {c.lower() for c in theirs}:
+                    raise DataError(
+                        f"test '{check.name}' references column '{test.references.column}' "
+                        f"of node {check.ref}, which has no such column",
+                        where=check.where,
+                        hint=suggestion(test.references.column, theirs)
+                        or f"columns: {', '.join(theirs)}",
+                    )
             named = list(getattr(test, "columns", None) or [])
             if getattr(test, "column", None):
                 named.append(test.column)

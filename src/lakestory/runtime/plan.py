@@ -47,7 +47,25 @@ class PlannedNode:
             "steps": [{"kind": s.kind, "text": s.text} for s in n.steps],
             "incremental": _incremental(n),
             "write": _target(n.target, self.full_refresh) if n.target else None,
+            "checks": _checks(n),
         }
+
+
+def _checks(n: ResolvedNode) -> dict[str, Any] | None:
+    """The node's data-quality tests: what runs, and what failing rows become."""
+    if n.contracts is None and n.validation is None:
+        return None
+    out: dict[str, Any] = {}
+    for suite in (n.contracts, n.validation):
+        if suite is not None:
+            out[suite.phase] = [
+                {"name": c.name, "type": c.test.type, "on_fail": c.test.on_fail}
+                for c in suite.checks
+            ]
+    v = n.validation
+    out["quarantine"] = v.quarantine.location.display() if v and v.quarantine else None
+    out["gate"] = v.gate.model_dump(mode="json") if v and v.gate else None
+    return out
 
 
 @dataclass

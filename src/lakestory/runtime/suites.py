@@ -92,10 +92,10 @@ def _check_condition(b: _Builder, condition: str, where: Any) -> None:
     except SqlError as exc:
         raise InvalidSql(f"custom_sql condition: {exc.what}", where=where, hint=exc.hint) from None
     others = [r.name for r in refs if r.name.lower() != "df" or r.qualifier]
-    if others:
+    if others or len(refs) > 1:
         raise ConfigError(
             "a custom_sql condition judges one row; it cannot read other tables "
-            f"({', '.join(others)})",
+            f"({', '.join(others or ['df'])})",
             where=where,
             hint="use a foreign_key test, or a SQL step that joins the table",
         )
