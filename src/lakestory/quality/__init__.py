@@ -499,18 +499,27 @@ def _failure(
 ) -> QualityError:
     what = "contract" if suite.phase == "contract" else "test"
     scope = "the input" if suite.phase == "contract" else "the output"
-    parts = [f"{r.name}: {r.message}" if r.failing is None else r.message for r in failed]
+    parts = []
+    for r in failed:
+        parts.append(f"- {r.name}: {r.message}" if r.failing is None else f"- {r.message}")
+        if r.samples:
+            parts.append(f"  e.g. {_row_text(r.samples[0])}")
     first = next(c for c in suite.checks if c.name == failed[0].name)
     err = QualityError(
         f"{len(failed)} data-quality {what}{'s' if len(failed) > 1 else ''} failed on {scope} "
         f"({rows} rows); nothing was written",
         where=first.where,
-        detail="\n".join(f"  - {p}" for p in parts),
+        detail="\n".join(f"  {p}" for p in parts),
         hint="fix the data upstream, or set `on_fail` (warn, drop, quarantine) or a "
         "`threshold` on the test if such rows are expected",
     )
     err.results = results
     return err
+
+
+def _row_text(row: Mapping[str, Any], width: int = 110) -> str:
+    text = ", ".join(f"{k}={'null' if v is None else v}" for k, v in row.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _gate_failure(suite: Suite, gate: GateResult, results: list[CheckResult]) -> QualityError:
