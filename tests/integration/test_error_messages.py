@@ -47,6 +47,9 @@ CASES: dict[str, Case] = {
     "value_not_of_its_type": Case(("run",), NODE_FAILED, ("data/out",)),
     "python_step_raises": Case(("run",), NODE_FAILED),
     "sql_unknown_column": Case(("run",), NODE_FAILED),
+    "quality_test_failed": Case(("run",), NODE_FAILED, ("data/out",)),
+    "contract_failed": Case(("run",), NODE_FAILED, ("data/out",)),
+    "quality_unknown_test_type": Case(("validate",), CONFIG_ERROR),
 }
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -146,6 +146,13 @@ def test_date_add_with_column_days(con: duckdb.DuckDBPyConnection) -> None:
     assert rows(con, sql) == [(date(2024, 3, 8),), (date(2024, 3, 4),)]
 
 
+def test_count_if_is_zero_over_no_rows(con: duckdb.DuckDBPyConnection) -> None:
+    # Spark: a BIGINT, 0 when no row matches or there are no rows; DuckDB's COUNT_IF is NULL then
+    sql = "SELECT count_if(x > 1) AS c FROM VALUES (1), (2) AS t(x) WHERE x > 5"
+    assert rows(con, sql) == [(0,)]
+    assert rows(con, "SELECT count_if(x > 1) FROM VALUES (1), (2), (3) AS t(x)") == [(2,)]
+
+
 def test_timestamp_to_string_differs_from_spark(con: duckdb.DuckDBPyConnection) -> None:
     # DIFFERS FROM SPARK: Spark prints '2024-01-15 10:11:12'. A Spark TIMESTAMP is DuckDB's
     # TIMESTAMPTZ, whose text form carries the offset. Use date_format for a fixed layout.

@@ -108,10 +108,12 @@ def _one(err: Any, loc: Path_, path: Path_, smap: SourceMap, root: type[BaseMode
             hint=hint,
         )
     if etype == "union_tag_not_found":
+        quality = any(part in ("tests", "contracts") for part in path)
+        example = "not_null" if quality else "local"
         return ConfigError(
             "missing required key 'type'",
             where=where,
-            hint="say what kind it is, e.g. `type: local`",
+            hint=f"say what kind it is, e.g. `type: {example}`",
         )
     if etype in ("literal_error", "enum"):
         expected = re.findall(r"'([^']+)'", str(ctx.get("expected", "")))

@@ -290,8 +290,8 @@ class Checker:
             return (
                 False,
                 stamp.isoformat(),
-                f"newest {test.column} is {stamp.isoformat()}, {_age(age)} before "
-                f"{self.as_of.isoformat()}; allowed: {_age(test.max_age)}",
+                f"newest {test.column} is {stamp.isoformat()}, {_age(age, test.max_age)} "
+                f"before {self.as_of.isoformat()}; allowed: {_age(test.max_age, test.max_age)}",
             )
         return True, stamp.isoformat(), None
 
@@ -474,12 +474,17 @@ def _between(low: Any, high: Any) -> str:
     return f"at least {low}" if low is not None else f"at most {high}"
 
 
-def _age(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds / size:.1f}{unit}".replace(".0", "")
-    return f"{seconds}s"
+def _age(delta: timedelta, scale: timedelta) -> str:
+    """``delta`` in the largest unit that measures ``scale`` whole (1d, 36h, 90m), with
+    two decimals at most, so an age and the allowed age compare at a glance."""
+    size, unit = 1, "s"
+    for name, seconds in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        whole = scale.total_seconds() / seconds
+        if whole >= 1 and whole == int(whole):
+            size, unit = seconds, name
+            break
+    value = f"{delta.total_seconds() / size:.2f}".rstrip("0").rstrip(".")
+    return f"{value}{unit}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -505,13 +510,20 @@ def _failure(
         if r.samples:
             parts.append(f"  e.g. {_row_text(r.samples[0])}")
     first = next(c for c in suite.checks if c.name == failed[0].name)
+    if suite.phase == "contract":
+        options = "`on_fail: warn` or `drop`"
+    elif all(r.failing is None for r in failed):
+        options = "`on_fail: warn`"
+    else:
+        options = "`on_fail` (warn, drop, quarantine)"
+    if any(r.failing is not None for r in failed):
+        options += " or a `threshold`"
     err = QualityError(
         f"{len(failed)} data-quality {what}{'s' if len(failed) > 1 else ''} failed on {scope} "
         f"({rows} rows); nothing was written",
         where=first.where,
         detail="\n".join(f"  {p}" for p in parts),
-        hint="fix the data upstream, or set `on_fail` (warn, drop, quarantine) or a "
-        "`threshold` on the test if such rows are expected",
+        hint=f"fix the data upstream, or set {options} on the test if such data is expected",
     )
     err.results = results
     return err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -153,6 +154,11 @@ class NodeRun:
                 rec.gate = exc.gate
                 self._publish(GateBlocked(rec, exc.gate))
             raise
+        except LakestoryError as exc:  # the engine could not evaluate a test
+            what = "contracts" if suite.phase == "contract" else "validation tests"
+            exc.what = f"evaluating the {what}: {exc.what}"
+            exc.hint = exc.hint or "check the columns, types and SQL the tests use"
+            raise exc.located(**suite.where.to_dict()) from None
         rec.checks += [r.to_dict() for r in out.results]
         if out.dropped:
             rec.rows_dropped = (rec.rows_dropped or 0) + out.dropped
@@ -186,7 +192,8 @@ class NodeRun:
             self.engine, target, cfg, f"{node.key}:quarantine", self.ctx.started, delta.Commit(meta)
         )
         try:
-            written = Append().write(ctx, checked.quarantine)
+            with _table_lock(target.location.uri):
+                written = Append().write(ctx, checked.quarantine)
         except LakestoryError as exc:
             raise exc.located(**suite.where.to_dict()) from None
         finally:
@@ -318,6 +325,17 @@ class NodeRun:
             return self.engine.sql(query, self._name(step))
         except SqlError as exc:
             raise _sql_located(exc, step) from None
+
+
+_TABLE_LOCKS: dict[str, threading.Lock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
+
+
+def _table_lock(uri: str) -> threading.Lock:
+    """One lock per table for writes that several nodes of a run share (a quarantine
+    table): creating or evolving a table and committing to it must not interleave."""
+    with _TABLE_LOCKS_GUARD:
+        return _TABLE_LOCKS.setdefault(uri.rstrip("/"), threading.Lock())
 
 
 def _sql_located(exc: SqlError, step: Step) -> SqlError:

@@ -86,16 +86,17 @@ def _checks(
 
 
 def _check_condition(b: _Builder, condition: str, where: Any) -> None:
-    """A condition must parse as Spark SQL and may only use the row's columns."""
+    """A condition must parse as Spark SQL and judge one row: the row's columns only, no
+    aggregate, window or subquery."""
     try:
-        refs = b.sql.refs(f"SELECT * FROM df WHERE ({condition})")
+        problem = b.sql.row_condition_problem(condition)
     except SqlError as exc:
         raise InvalidSql(f"custom_sql condition: {exc.what}", where=where, hint=exc.hint) from None
-    others = [r.name for r in refs if r.name.lower() != "df" or r.qualifier]
-    if others or len(refs) > 1:
+    if problem:
         raise ConfigError(
-            "a custom_sql condition judges one row; it cannot read other tables "
-            f"({', '.join(others or ['df'])})",
+            f"a custom_sql condition judges one row at a time, but {problem}",
             where=where,
-            hint="use a foreign_key test, or a SQL step that joins the table",
+            hint="compare the row's own columns (e.g. amount > 0); for a statistic of the "
+            "whole dataset use a distribution or row_count test, for other tables a "
+            "foreign_key test",
         )

@@ -83,6 +83,21 @@ def parse_spark_sql(text: str) -> ParsedSql:
     return ParsedSql(text, statement, _table_refs(statement, text))
 
 
+def row_condition_problem(condition: str) -> str | None:
+    """Why a Spark SQL condition cannot judge one row on its own (it aggregates, uses a
+    window or a subquery), or None when it can. Raises :class:`SqlError` when it does not
+    parse."""
+    where = parse_spark_sql(f"SELECT * FROM df WHERE ({condition})").expression.args["where"]
+    for node in where.walk():
+        if isinstance(node, exp.Window):
+            return f"it uses a window function ({node.sql('spark')})"
+        if isinstance(node, exp.AggFunc):
+            return f"it uses the aggregate {node.sql('spark')}"
+        if isinstance(node, exp.Query):
+            return "it holds a subquery"
+    return None
+
+
 # Functions whose values depend on Spark's own algorithm: on another engine they would
 # silently give different numbers (e.g. surrogate keys), so they are refused outright.
 _UNPORTABLE = {"hash": "Spark's murmur3 hash", "xxhash64": "Spark's xxhash64"}
@@ -423,6 +438,14 @@ def _int_result(node: exp.Expression) -> exp.Expression:
     return exp.Cast(this=node, to=exp.DataType.build("INT"))
 
 
+def _fix_count_if(node: exp.CountIf) -> exp.Expression:
+    """Spark's COUNT_IF is a BIGINT, 0 over no rows; DuckDB's is a HUGEINT, NULL then."""
+    return exp.Cast(
+        this=exp.Coalesce(this=node, expressions=[exp.Literal.number(0)]),
+        to=exp.DataType.build("BIGINT"),
+    )
+
+
 _INT_RESULTS = (
     exp.DateDiff, exp.Year, exp.Quarter, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear,
     exp.WeekOfYear, exp.Hour, exp.Minute, exp.Second,
@@ -445,6 +468,7 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.Substring: _fix_args,
     exp.ArraySize: _fix_size,
     exp.Anonymous: _fix_anonymous,
+    exp.CountIf: _fix_count_if,
 }
 
 # Rewrites that make each target dialect answer as Spark does, by dialect.

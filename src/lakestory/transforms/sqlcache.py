@@ -35,12 +35,17 @@ class Ref:
     column: int
 
 
+# Raised whenever a translation changes for the same lakestory and sqlglot versions, so
+# cached translations made by the older code are not used.
+TRANSLATION_REVISION = 2
+
+
 class SqlCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._dirty = False
-        self._stamp = f"{__version__}/{_sqlglot_version()}"
+        self._stamp = f"{__version__}/{_sqlglot_version()}/{TRANSLATION_REVISION}"
         self._entries: dict[str, Any] = self._load()
 
     def refs(self, text: str) -> tuple[Ref, ...]:
@@ -56,6 +61,18 @@ class SqlCache:
         )
         self._put(key, [list(astuple(r)) for r in refs])
         return refs
+
+    def row_condition_problem(self, condition: str) -> str | None:
+        """See :func:`lakestory.transforms.sql.row_condition_problem` (cached)."""
+        key = _digest("condition", condition)
+        cached = self._entries.get(key)
+        if cached is not None:
+            return str(cached) or None
+        from lakestory.transforms.sql import row_condition_problem
+
+        problem = row_condition_problem(condition)
+        self._put(key, problem or "")
+        return problem
 
     def translate(
         self, text: str, tables: Mapping[tuple[str | None, str], str], dialect: str
