@@ -1,10 +1,12 @@
-"""Data-quality checks: queries in the engine that flag failing rows and count them.
+"""Data-quality checks: queries in the engine that count failing rows.
 
 A node's checks run as a :class:`Suite`: ``contracts`` on its input before the transform
-steps, ``validation.tests`` on its output before the write. Evaluating a suite costs one
-pass that flags every row-level failure (materialised once), one aggregate over the flags
-(failing counts and the statistics table-level tests judge), and a few tiny queries for
-failing samples. No data is pulled into Python beyond those samples, which are redacted.
+steps, ``validation.tests`` on its output before the write. Evaluating a suite computes the
+data once (it is read again by the write), makes the small tables ``unique`` and
+``foreign_key`` join, then runs one aggregate that evaluates every row-level test and the
+statistics of the table-level ones in one pass, and a few tiny queries for failing samples.
+The rows that go on (and those quarantined) are selected with the same conditions. No data
+is pulled into Python beyond the samples, which are redacted.
 
 Row accounting always holds: ``rows == kept + dropped + quarantined``.
 """
@@ -18,10 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from lakestory.config.models.quality import (
+    ForeignKeyTest,
     FreshnessTest,
     GateConfig,
     RowCountTest,
     SchemaTest,
+    UniqueTest,
     VolumeDropTest,
 )
 from lakestory.config.models.types import normalize_type
@@ -138,6 +142,17 @@ class Outcome:
 
 
 @dataclass
+class _Checked:
+    """The data as checked: a table, the small tables joined to it, and each row-level
+    test's failing condition (by test index)."""
+
+    table: Frame
+    columns: list[str]
+    joins: list[str] = field(default_factory=list)
+    failing: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
 class Checker:
     """Runs suites for one node. ``translate`` turns Spark SQL into the engine's dialect;
     ``history(key, runs)`` gives the rows checked in the node's last successful runs."""
@@ -156,58 +171,82 @@ class Checker:
         node (the results are in the error's ``results``)."""
         columns = [f.name for f in self.engine.arrow_schema(data)]
         self._check_columns(suite, columns, refs)
-        row_tests = [(i, c.test) for i, c in enumerate(suite.checks) if c.row_level]
+        # the data is read several times (the checks, then the write): compute it once
+        table = self.engine.persist(data, self._name(suite, "data"))
+        self.local.append(table)
+        checked = self._conditions(suite, table, columns, refs)
         table_tests = [(i, c.test) for i, c in enumerate(suite.checks) if not c.row_level]
-        fk_refs = {i: refs[c.ref].name for i, c in enumerate(suite.checks) if c.ref}
-        flagged = data
-        if row_tests:
-            flagged = self._sql(
-                q.flags_query(data.name, columns, row_tests, fk_refs), suite, "flags"
-            )
-            flagged = self.engine.persist(flagged, self._name(suite, "flagged"))
-            self.local.append(flagged)
-        counts = self._counts(suite, flagged, row_tests, table_tests)
+        counts = self._counts(suite, checked, table_tests)
         rows = int(counts["__lq_rows"])
-        results = [self._row_result(suite, i, rows, int(counts[q.flag(i)])) for i, _t in row_tests]
-        results += [
-            self._table_result(suite, i, rows, counts.get(q.stat(i)), data) for i, _t in table_tests
-        ]
-        results.sort(key=lambda r: [c.name for c in suite.checks].index(r.name))
-        for r in results:
-            if r.failing:
-                i = [c.name for c in suite.checks].index(r.name)
-                if sum(1 for x in results if x.samples) < _SAMPLED_TESTS:
-                    r.samples = self._samples(flagged, columns, q.flag(i), suite)
+        results = []
+        for i, check in enumerate(suite.checks):
+            if check.row_level:
+                results.append(self._row_result(suite, i, rows, int(counts[q.count(i)])))
+            else:
+                results.append(self._table_result(suite, i, rows, counts.get(q.stat(i)), data))
+        sampled = 0
+        for i, r in enumerate(results):
+            if r.failing and sampled < _SAMPLED_TESTS:
+                r.samples = self._samples(checked, checked.failing[i], suite, i)
+                sampled += 1
         failed = [r for r in results if r.status == "failed"]
         if failed:
             raise _failure(suite, failed, rows, results)
         gate = self._gate(suite, rows, int(counts["__lq_any"]), results)
         if gate is not None and gate.status == "blocked" and gate.action == "abort":
             raise _gate_failure(suite, gate, results)
-        return self._split(suite, flagged, columns, rows, counts, results, gate)
+        return self._split(suite, checked, rows, counts, results, gate)
 
     # -- evaluation ------------------------------------------------------------------------
 
+    def _conditions(
+        self, suite: Suite, table: Frame, columns: list[str], refs: Mapping[str, Frame]
+    ) -> _Checked:
+        """Each row-level test's failing condition, and the small tables they join."""
+        checked = _Checked(table, columns)
+        for i, check in enumerate(suite.checks):
+            test = check.test
+            if not check.row_level:
+                continue
+            if isinstance(test, UniqueTest):
+                text = q.repeated_keys_query(table.name, test.columns)
+                repeated = self._table(text, suite, f"repeated{i}")
+                if self.engine.count(repeated) == 0:
+                    checked.failing[i] = "false"  # every key is distinct: no join needed
+                    continue
+                cond, join = q.unique_join(i, test, repeated.name)
+            elif isinstance(test, ForeignKeyTest):
+                assert check.ref is not None
+                text = q.distinct_values_query(refs[check.ref].name, test.references.column)
+                cond, join = q.foreign_key_join(i, test, self._table(text, suite, f"ref{i}").name)
+            else:
+                cond, join = q.fail_condition(test), None
+            checked.failing[i] = cond
+            if join:
+                checked.joins.append(join)
+        return checked
+
     def _counts(
-        self,
-        suite: Suite,
-        flagged: Frame,
-        row_tests: Sequence[tuple[int, Any]],
-        table_tests: Sequence[tuple[int, Any]],
+        self, suite: Suite, checked: _Checked, table_tests: Sequence[tuple[int, Any]]
     ) -> dict[str, Any]:
-        flags = [i for i, _t in row_tests]
-        quarantine = _any([i for i, t in row_tests if t.on_fail == "quarantine"])
-        drop = _any([i for i, t in row_tests if t.on_fail == "drop"])
-        anyf = _any(flags)
+        failing = checked.failing
+        quarantine = q.any_of([failing[i] for i in self._row_tests(suite, "quarantine")])
+        drop = q.any_of([failing[i] for i in self._row_tests(suite, "drop")])
+        anyf = q.any_of(list(failing.values()))
         extra = {
+            "__lq_any": anyf,
             "__lq_q": quarantine,
             "__lq_d": f"({drop}) AND NOT ({quarantine})",
             "__lq_qg": f"({quarantine}) OR (({anyf}) AND NOT ({drop}))",
         }
-        text = q.aggregate_query(flagged.name, flags, anyf, table_tests, extra)
+        text = q.aggregate_query(checked.table.name, checked.joins, failing, extra, table_tests)
         frame = self._sql(text, suite, "counts")
         rows = self.engine.rows(frame, 1)
         return rows[0] if rows else {}
+
+    @staticmethod
+    def _row_tests(suite: Suite, on_fail: str) -> list[int]:
+        return [i for i, c in enumerate(suite.checks) if c.row_level and c.test.on_fail == on_fail]
 
     def _row_result(self, suite: Suite, i: int, rows: int, failing: int) -> CheckResult:
         check = suite.checks[i]
@@ -357,39 +396,40 @@ class Checker:
     def _split(
         self,
         suite: Suite,
-        flagged: Frame,
-        columns: list[str],
+        checked: _Checked,
         rows: int,
         counts: dict[str, Any],
         results: list[CheckResult],
         gate: GateResult | None,
     ) -> Outcome:
         """The rows that go on and those dropped or quarantined, as frames."""
-        row_checks = [(i, c) for i, c in enumerate(suite.checks) if c.row_level]
-        quarantine = _any([i for i, c in row_checks if c.test.on_fail == "quarantine"])
-        drop = _any([i for i, c in row_checks if c.test.on_fail == "drop"])
+        failing = checked.failing
+        quarantine = q.any_of([failing[i] for i in self._row_tests(suite, "quarantine")])
+        drop = q.any_of([failing[i] for i in self._row_tests(suite, "drop")])
         quarantined, dropped = int(counts["__lq_q"]), int(counts["__lq_d"])
         if gate is not None and gate.status == "blocked" and gate.action == "write_valid_only":
-            anyf = _any([i for i, _c in row_checks])
+            anyf = q.any_of(list(failing.values()))
             if suite.quarantine is not None:
                 quarantine = f"({quarantine}) OR (({anyf}) AND NOT ({drop}))"
                 quarantined = int(counts["__lq_qg"])
             else:
-                drop = anyf
-                dropped = int(counts["__lq_any"])
-        out = Outcome(flagged, rows, results, dropped, quarantined, gate=gate)
-        if not row_checks:
-            return out
+                drop, dropped = anyf, int(counts["__lq_any"])
+        out = Outcome(checked.table, rows, results, dropped, quarantined, gate=gate)
+        if not (dropped or quarantined):
+            return out  # every row goes on: the data as computed
         keep = f"NOT (({quarantine}) OR ({drop}))"
-        out.frame = self._sql(q.rows_where(flagged.name, columns, keep), suite, "valid")
+        text = q.rows_where(checked.table.name, checked.joins, checked.columns, keep)
+        out.frame = self._sql(text, suite, "valid")
         if quarantined:
-            names = {i: c.name for i, c in row_checks}
+            names = {suite.checks[i].name: cond for i, cond in failing.items()}
             extra = (
                 f", {spark.literal(self.run_id)} AS `_run_id`, {spark.literal(self.key)} AS "
                 f"`_node`, {q.failed_tests_array(names)} AS `_failed_tests`, "
                 f"{spark.literal(datetime.now(UTC), 'timestamp')} AS `_rejected_at`"
             )
-            text = q.rows_where(flagged.name, columns, f"({quarantine})", extra)
+            text = q.rows_where(
+                checked.table.name, checked.joins, checked.columns, f"({quarantine})", extra
+            )
             out.quarantine = self._sql(text, suite, "quarantine", cache=False)
         return out
 
@@ -425,14 +465,20 @@ class Checker:
                     )
 
     def _samples(
-        self, flagged: Frame, columns: list[str], flag: str, suite: Suite
+        self, checked: _Checked, condition: str, suite: Suite, i: int
     ) -> list[dict[str, Any]]:
-        text = q.rows_where(flagged.name, columns, flag) + f" LIMIT {SAMPLE_ROWS}"
-        frame = self._sql(text, suite, f"sample:{flag}")
+        text = q.rows_where(checked.table.name, checked.joins, checked.columns, condition)
+        frame = self._sql(f"{text} LIMIT {SAMPLE_ROWS}", suite, f"sample{i}")
         rows = [
             {k: _jsonable(v) for k, v in r.items()} for r in self.engine.rows(frame, SAMPLE_ROWS)
         ]
         return redact_rows(rows, self.sensitive)
+
+    def _table(self, text: str, suite: Suite, what: str) -> Frame:
+        """A query's result, computed once (a small table other queries join)."""
+        table = self.engine.persist(self._sql(text, suite, what), self._name(suite, f"{what}:t"))
+        self.local.append(table)
+        return table
 
     def _sql(self, text: str, suite: Suite, what: str, *, cache: bool = True) -> Frame:
         query = self.translate(text) if cache else _translate_once(text, self.engine)
@@ -462,10 +508,6 @@ def _fits(actual: str, expected: str) -> bool:
     ints = ("tinyint", "smallint", "int", "bigint")
     same = {actual, expected} <= set(ints) or {actual, expected} <= {"float", "double"}
     return same and _WIDTHS[actual] <= _WIDTHS[expected]
-
-
-def _any(flags: Sequence[int]) -> str:
-    return " OR ".join(q.flag(i) for i in flags) or "false"
 
 
 def _between(low: Any, high: Any) -> str:

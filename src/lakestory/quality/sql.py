@@ -1,9 +1,12 @@
-"""The Spark SQL that checks run: one query flags every row-level failure of a node's data,
-one aggregate over the flags counts them (and computes the table-level statistics).
+"""The Spark SQL that checks run. Each row-level test is a condition on a row of the data
+(aliased ``__lq_d``) that is true when the row fails it; one aggregate evaluates them all in
+one pass, and the rows that go on (or to quarantine) are selected with the same conditions.
 
-Each row-level test becomes a boolean column ``__lq_f<i>`` (true: the row fails test i).
-``unique`` and ``foreign_key`` join a small derived table: the repeated key combinations,
-or the distinct referenced values.
+``unique`` and ``foreign_key`` compare a row with other rows: they join a small table made
+first. For ``unique`` it holds the repeated key combinations, found by sorting the keys (a
+sort of the key columns is several times faster than grouping by them when nearly every key
+is distinct); when there are none, the test needs no join at all. For ``foreign_key`` it
+holds the distinct referenced values.
 """
 
 from __future__ import annotations
@@ -27,82 +30,71 @@ from lakestory.writes.spark import ident, literal
 DATA = "__lq_d"  # the alias of the checked data in the flags query
 
 
-def flag(i: int) -> str:
-    return f"__lq_f{i}"
-
-
 def _c(column: str) -> str:
     return f"{DATA}.{ident(column)}"
 
 
-def fail_condition(i: int, test: Any) -> tuple[str, str | None]:
-    """The condition under which a row fails row-level test ``i``, and the join it needs."""
+def fail_condition(test: Any) -> str:
+    """The condition under which a row fails a row-level test that needs no other rows."""
     if isinstance(test, NotNullTest):
-        return " OR ".join(f"{_c(c)} IS NULL" for c in test.columns), None
+        return " OR ".join(f"{_c(c)} IS NULL" for c in test.columns)
     if isinstance(test, AcceptedValuesTest):
         values = ", ".join(literal(v) for v in test.values)
-        return f"{_c(test.column)} IS NOT NULL AND {_c(test.column)} NOT IN ({values})", None
+        return f"{_c(test.column)} IS NOT NULL AND {_c(test.column)} NOT IN ({values})"
     if isinstance(test, RangeTest):
         outside = []
         if test.min is not None:
             outside.append(f"{_c(test.column)} < {literal(test.min)}")
         if test.max is not None:
             outside.append(f"{_c(test.column)} > {literal(test.max)}")
-        return f"{_c(test.column)} IS NOT NULL AND ({' OR '.join(outside)})", None
+        return f"{_c(test.column)} IS NOT NULL AND ({' OR '.join(outside)})"
     if isinstance(test, RegexMatchTest):
         value = f"CAST({_c(test.column)} AS STRING)"
-        return (
-            f"{_c(test.column)} IS NOT NULL AND NOT ({value} RLIKE {literal(test.pattern)})",
-            None,
-        )
+        return f"{_c(test.column)} IS NOT NULL AND NOT ({value} RLIKE {literal(test.pattern)})"
     if isinstance(test, CustomSqlTest):
-        return f"NOT coalesce(({test.condition}), false)", None
-    raise TypeError(f"not a row-level test without a join: {type(test).__name__}")
+        return f"NOT coalesce(({test.condition}), false)"
+    raise TypeError(f"{type(test).__name__} compares rows: it needs a join")
 
 
-def unique_join(i: int, test: UniqueTest, data: str) -> tuple[str, str]:
+def repeated_keys_query(data: str, columns: Sequence[str]) -> str:
+    """The key combinations that occur more than once (rows with a null key left out):
+    sorted, a key equal to the one before it is repeated."""
+    keys = ", ".join(ident(c) for c in columns)
+    before = ", ".join(
+        f"lag({ident(c)}) OVER (ORDER BY {keys}) AS {ident(f'__lq_p{j}')}"
+        for j, c in enumerate(columns)
+    )
+    not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in columns)
+    same = " AND ".join(f"{ident(c)} = {ident(f'__lq_p{j}')}" for j, c in enumerate(columns))
+    return (
+        f"SELECT DISTINCT {keys} FROM (SELECT {keys}, {before} FROM {ident(data)} "
+        f"WHERE {not_null}) WHERE {same}"
+    )
+
+
+def unique_join(i: int, test: UniqueTest, repeated: str) -> tuple[str, str]:
+    """Join the repeated keys (``repeated``: the table of :func:`repeated_keys_query`)."""
     alias = f"__lq_u{i}"
-    keys = ", ".join(f"{ident(c)} AS {ident(f'{alias}_{j}')}" for j, c in enumerate(test.columns))
-    group = ", ".join(ident(c) for c in test.columns)
-    join = (
-        f"LEFT JOIN (SELECT {keys} FROM {ident(data)} GROUP BY {group} HAVING count(*) > 1) "
-        f"AS {alias} ON "
-        + " AND ".join(
-            f"{_c(c)} = {alias}.{ident(f'{alias}_{j}')}" for j, c in enumerate(test.columns)
-        )
+    join = f"LEFT JOIN {ident(repeated)} AS {alias} ON " + " AND ".join(
+        f"{_c(c)} = {alias}.{ident(c)}" for c in test.columns
     )
-    return f"{alias}.{ident(f'{alias}_0')} IS NOT NULL", join
+    return f"{alias}.{ident(test.columns[0])} IS NOT NULL", join
 
 
-def foreign_key_join(i: int, test: ForeignKeyTest, referenced: str) -> tuple[str, str]:
+def distinct_values_query(referenced: str, column: str) -> str:
+    return f"SELECT DISTINCT {ident(column)} AS `__lq_v` FROM {ident(referenced)}"
+
+
+def foreign_key_join(i: int, test: ForeignKeyTest, values: str) -> tuple[str, str]:
+    """Join the referenced values (``values``: the table of :func:`distinct_values_query`)."""
     alias = f"__lq_r{i}"
-    value = ident(f"{alias}_v")
-    join = (
-        f"LEFT JOIN (SELECT DISTINCT {ident(test.references.column)} AS {value} "
-        f"FROM {ident(referenced)}) AS {alias} ON {_c(test.column)} = {alias}.{value}"
-    )
-    return f"{_c(test.column)} IS NOT NULL AND {alias}.{value} IS NULL", join
+    join = f"LEFT JOIN {ident(values)} AS {alias} ON {_c(test.column)} = {alias}.`__lq_v`"
+    return f"{_c(test.column)} IS NOT NULL AND {alias}.`__lq_v` IS NULL", join
 
 
-def flags_query(
-    data: str, columns: Sequence[str], row_tests: Sequence[tuple[int, Any]], refs: Mapping[int, str]
-) -> str:
-    """The data's columns plus one flag per row-level test (``refs``: test index -> the
-    frame a foreign key references)."""
-    selects = [_c(c) for c in columns]
-    joins: list[str] = []
-    for i, test in row_tests:
-        join: str | None
-        if isinstance(test, UniqueTest):
-            cond, join = unique_join(i, test, data)
-        elif isinstance(test, ForeignKeyTest):
-            cond, join = foreign_key_join(i, test, refs[i])
-        else:
-            cond, join = fail_condition(i, test)
-        if join:
-            joins.append(join)
-        selects.append(f"coalesce({cond}, false) AS {flag(i)}")
-    return f"SELECT {', '.join(selects)} FROM {ident(data)} AS {DATA} " + " ".join(joins)
+def source(data: str, joins: Sequence[str]) -> str:
+    """The FROM clause every check query shares."""
+    return " ".join([f"FROM {ident(data)} AS {DATA}", *joins])
 
 
 _METRICS = {
@@ -121,34 +113,46 @@ def stat(i: int) -> str:
     return f"__lq_s{i}"
 
 
+def count(i: int) -> str:
+    return f"__lq_f{i}"
+
+
 def aggregate_query(
-    flagged: str,
-    row_flags: Sequence[int],
-    any_fail: str,
-    table_tests: Sequence[tuple[int, Any]],
+    data: str,
+    joins: Sequence[str],
+    failing: Mapping[int, str],
     counts: Mapping[str, str],
+    table_tests: Sequence[tuple[int, Any]],
 ) -> str:
-    """One pass over the flagged data: the row count, each test's failing count, the rows
-    failing any test, the rows matching each of ``counts`` (alias -> condition), and the
-    statistics table-level tests judge."""
+    """One pass over the data: the row count, each row-level test's failing rows
+    (``failing``: test index -> condition), the rows matching each of ``counts`` (alias ->
+    condition), and the statistics table-level tests judge."""
     parts = ["count(*) AS __lq_rows"]
-    parts += [f"count_if({flag(i)}) AS {flag(i)}" for i in row_flags]
-    parts.append(f"count_if({any_fail}) AS __lq_any")
-    parts += [f"count_if({cond}) AS {alias}" for alias, cond in counts.items()]
+    parts += [f"count_if(coalesce({cond}, false)) AS {count(i)}" for i, cond in failing.items()]
+    parts += [f"count_if(coalesce({cond}, false)) AS {alias}" for alias, cond in counts.items()]
     for i, test in table_tests:
         if isinstance(test, FreshnessTest):
-            parts.append(f"max({ident(test.column)}) AS {stat(i)}")
+            parts.append(f"max({_c(test.column)}) AS {stat(i)}")
         elif isinstance(test, DistributionTest):
-            parts.append(f"{_METRICS[test.metric].format(c=ident(test.column))} AS {stat(i)}")
-    return f"SELECT {', '.join(parts)} FROM {ident(flagged)}"
+            parts.append(f"{_METRICS[test.metric].format(c=_c(test.column))} AS {stat(i)}")
+    return f"SELECT {', '.join(parts)} {source(data, joins)}"
 
 
-def rows_where(flagged: str, columns: Sequence[str], condition: str, extra: str = "") -> str:
-    cols = ", ".join(ident(c) for c in columns)
-    return f"SELECT {cols}{extra} FROM {ident(flagged)} WHERE {condition}"
+def rows_where(
+    data: str, joins: Sequence[str], columns: Sequence[str], condition: str, extra: str = ""
+) -> str:
+    cols = ", ".join(_c(c) for c in columns)
+    return f"SELECT {cols}{extra} {source(data, joins)} WHERE coalesce({condition}, false)"
 
 
-def failed_tests_array(names: Mapping[int, str]) -> str:
-    """An array of the names of the tests a row fails."""
-    cases = ", ".join(f"CASE WHEN {flag(i)} THEN {literal(n)} END" for i, n in names.items())
+def failed_tests_array(failing: Mapping[str, str]) -> str:
+    """An array of the names of the tests a row fails (``failing``: name -> condition)."""
+    cases = ", ".join(
+        f"CASE WHEN coalesce({cond}, false) THEN {literal(name)} END"
+        for name, cond in failing.items()
+    )
     return f"filter(array({cases}), x -> x IS NOT NULL)"
+
+
+def any_of(conditions: Sequence[str]) -> str:
+    return " OR ".join(f"coalesce({c}, false)" for c in conditions) or "false"
