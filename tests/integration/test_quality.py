@@ -873,6 +873,29 @@ def test_samples_are_few_and_redacted(project: Make) -> None:
     assert rows_of(root / "lake" / "users")[0]["email"] == "u0@x.com"  # the data is intact
 
 
+def test_a_sample_is_found_beyond_the_rows_searched_for_samples(
+    project: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakestory.quality
+
+    monkeypatch.setattr(lakestory.quality, "SAMPLE_SCAN", 3)  # only the first 3 rows searched
+    root = project(
+        HEAD
+        + """\
+      - name: late
+        read: {connection: raw, path: late.csv}
+        sensitive: [email]
+        validation: {tests: [{type: not_null, columns: [name], on_fail: warn}]}
+        write: {connection: lake, path: late}
+""",
+        {"data/late.csv": "id,name,email\n1,a,x\n2,b,y\n3,c,z\n4,,w\n5,e,v\n"},
+    )
+    result = run(root)
+    [not_null] = result.record("late").checks
+    assert not_null["failing"] == 1
+    assert not_null["samples"] == [{"id": 4, "name": None, "email": "***"}]
+
+
 # -- the quarantine is undone when the node's own write fails --------------------------------
 
 

@@ -39,6 +39,7 @@ from lakestory.writes import spark
 
 Phase = Literal["contract", "validation"]
 SAMPLE_ROWS = 5
+SAMPLE_SCAN = 100_000  # rows searched for samples; the counting pass keeps one besides
 _SAMPLED_TESTS = 10
 
 
@@ -187,7 +188,10 @@ class Checker:
         sampled = 0
         for i, r in enumerate(results):
             if r.failing and sampled < _SAMPLED_TESTS:
-                r.samples = self._samples(checked, checked.failing[i], suite, i)
+                found = self._samples(checked, checked.failing[i], suite, i)
+                example = counts.get(q.example(i))
+                kept = [{k: _jsonable(v) for k, v in example.items()}] if example else []
+                r.samples = redact_rows(found or kept, self.sensitive)
                 sampled += 1
         failed = [r for r in results if r.status == "failed"]
         if failed:
@@ -239,7 +243,9 @@ class Checker:
             "__lq_d": f"({drop}) AND NOT ({quarantine})",
             "__lq_qg": f"({quarantine}) OR (({anyf}) AND NOT ({drop}))",
         }
-        text = q.aggregate_query(checked.table.name, checked.joins, failing, extra, table_tests)
+        text = q.aggregate_query(
+            checked.table.name, checked.joins, failing, extra, table_tests, checked.columns
+        )
         frame = self._sql(text, suite, "counts")
         rows = self.engine.rows(frame, 1)
         return rows[0] if rows else {}
@@ -467,12 +473,15 @@ class Checker:
     def _samples(
         self, checked: _Checked, condition: str, suite: Suite, i: int
     ) -> list[dict[str, Any]]:
-        text = q.rows_where(checked.table.name, checked.joins, checked.columns, condition)
+        """Up to 5 failing rows from the start of the data (the whole table is not scanned
+        for them: when the start holds none, the one row the counting pass kept is used)."""
+        text = q.rows_where(
+            checked.table.name, checked.joins, checked.columns, condition, scan=SAMPLE_SCAN
+        )
         frame = self._sql(f"{text} LIMIT {SAMPLE_ROWS}", suite, f"sample{i}")
-        rows = [
+        return [
             {k: _jsonable(v) for k, v in r.items()} for r in self.engine.rows(frame, SAMPLE_ROWS)
         ]
-        return redact_rows(rows, self.sensitive)
 
     def _table(self, text: str, suite: Suite, what: str) -> Frame:
         """A query's result, computed once (a small table other queries join)."""

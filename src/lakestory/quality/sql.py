@@ -92,9 +92,10 @@ def foreign_key_join(i: int, test: ForeignKeyTest, values: str) -> tuple[str, st
     return f"{_c(test.column)} IS NOT NULL AND {alias}.`__lq_v` IS NULL", join
 
 
-def source(data: str, joins: Sequence[str]) -> str:
-    """The FROM clause every check query shares."""
-    return " ".join([f"FROM {ident(data)} AS {DATA}", *joins])
+def source(data: str, joins: Sequence[str], scan: int | None = None) -> str:
+    """The FROM clause every check query shares (``scan``: only the first rows)."""
+    table = ident(data) if scan is None else f"(SELECT * FROM {ident(data)} LIMIT {scan})"
+    return " ".join([f"FROM {table} AS {DATA}", *joins])
 
 
 _METRICS = {
@@ -117,18 +118,31 @@ def count(i: int) -> str:
     return f"__lq_f{i}"
 
 
+def example(i: int) -> str:
+    return f"__lq_e{i}"
+
+
 def aggregate_query(
     data: str,
     joins: Sequence[str],
     failing: Mapping[int, str],
     counts: Mapping[str, str],
     table_tests: Sequence[tuple[int, Any]],
+    columns: Sequence[str] = (),
 ) -> str:
     """One pass over the data: the row count, each row-level test's failing rows
-    (``failing``: test index -> condition), the rows matching each of ``counts`` (alias ->
-    condition), and the statistics table-level tests judge."""
+    (``failing``: test index -> condition) and one failing row of each (as a struct of
+    ``columns``), the rows matching each of ``counts`` (alias -> condition), and the
+    statistics table-level tests judge."""
     parts = ["count(*) AS __lq_rows"]
     parts += [f"count_if(coalesce({cond}, false)) AS {count(i)}" for i, cond in failing.items()]
+    if columns:
+        row = ", ".join(f"{literal(c)}, {_c(c)}" for c in columns)
+        parts += [
+            f"first(named_struct({row})) FILTER (WHERE coalesce({cond}, false)) AS {example(i)}"
+            for i, cond in failing.items()
+            if cond != "false"
+        ]
     parts += [f"count_if(coalesce({cond}, false)) AS {alias}" for alias, cond in counts.items()]
     for i, test in table_tests:
         if isinstance(test, FreshnessTest):
@@ -139,10 +153,15 @@ def aggregate_query(
 
 
 def rows_where(
-    data: str, joins: Sequence[str], columns: Sequence[str], condition: str, extra: str = ""
+    data: str,
+    joins: Sequence[str],
+    columns: Sequence[str],
+    condition: str,
+    extra: str = "",
+    scan: int | None = None,
 ) -> str:
     cols = ", ".join(_c(c) for c in columns)
-    return f"SELECT {cols}{extra} {source(data, joins)} WHERE coalesce({condition}, false)"
+    return f"SELECT {cols}{extra} {source(data, joins, scan)} WHERE coalesce({condition}, false)"
 
 
 def failed_tests_array(failing: Mapping[str, str]) -> str:
