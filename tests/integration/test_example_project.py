@@ -171,6 +171,30 @@ def test_rows_read_and_written(demo_run: DemoRun) -> None:
     assert 0 < len(customers) < 60 and 0 < len(orders) < 400
 
 
+def test_the_silver_checks_pass_and_flag_orders_of_customers_left_out(demo_run: DemoRun) -> None:
+    raw = demo_run.raw
+    customers, orders = silver_customers(raw), silver_orders(raw)
+    orphans = sum(1 for o in orders.values() if o["customer_id"] not in customers)
+    assert orphans > 0  # the sample data has orders of minors and of customers without email
+    statuses = {
+        key: {c["name"]: (c["status"], c["failing"]) for c in demo_run.record(key)["checks"]}
+        for key in ("silver.customers", "silver.orders")
+    }
+    assert statuses == {
+        "silver.customers": {
+            "unique(customer_id)": ("passed", 0),
+            "accepted_values(status)": ("passed", 0),
+            "regex_match(email)": ("passed", 0),
+        },
+        "silver.orders": {
+            "not_null(order_id, customer_id, order_date)": ("passed", 0),
+            "unique(order_id)": ("passed", 0),
+            "foreign_key(customer_id)": ("warned", orphans),
+        },
+    }
+    assert demo_run.record("silver.customers")["rows_quarantined"] == 0
+
+
 def test_silver_customers_are_cleaned(demo_run: DemoRun, read_delta: Callable[..., Any]) -> None:
     expected = silver_customers(demo_run.raw)
     rows = read_delta(demo_run.lake / "silver" / "customers")
