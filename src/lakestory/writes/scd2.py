@@ -97,31 +97,35 @@ class Scd2:
         source = ctx.sql(" UNION ALL ".join(parts), "scd2")
         if ctx.engine.count(source) == 0:
             return WriteOutcome(rows_written=0)
-        marker = " AND ".join(
-            f"target.{spark.ident(k)} = source.{_mk(i)}" for i, k in enumerate(keys)
-        )
-        spec = delta.MergeSpec(
-            predicate=f"{marker} AND target.{cur} = true",
-            matched=[
-                delta.Clause(
-                    "update", values={cfg.valid_to: f"source.{_EFF}", cfg.is_current: "false"}
-                )
-            ],
-            not_matched=[
-                delta.Clause(
-                    "insert",
-                    condition=f"source.{_mk(0)} IS NULL",
-                    values={
-                        **{c: f"source.{spark.ident(c)}" for c in data_cols},
-                        cfg.valid_from: f"source.{_EFF}",
-                        cfg.valid_to: f"CAST(NULL AS {eff_type})",
-                        cfg.is_current: "true",
-                    },
-                )
-            ],
-        )
-        done = ctx.engine.merge(source, ctx.target, spec, ctx.with_commit(evolve=evolve))
-        return done
+        spec = _merge_spec(ctx, keys, data_cols, eff_type)
+        return ctx.engine.merge(source, ctx.target, spec, ctx.with_commit(evolve=evolve))
+
+
+def _merge_spec(
+    ctx: WriteContext, keys: list[str], data_cols: list[str], eff_type: str
+) -> delta.MergeSpec:
+    """Close the current version of each marked key; insert every unmarked row as open."""
+    cfg = ctx.config
+    cur = spark.ident(cfg.is_current)
+    marker = " AND ".join(f"target.{spark.ident(k)} = source.{_mk(i)}" for i, k in enumerate(keys))
+    return delta.MergeSpec(
+        predicate=f"{marker} AND target.{cur} = true",
+        matched=[
+            delta.Clause("update", values={cfg.valid_to: f"source.{_EFF}", cfg.is_current: "false"})
+        ],
+        not_matched=[
+            delta.Clause(
+                "insert",
+                condition=f"source.{_mk(0)} IS NULL",
+                values={
+                    **{c: f"source.{spark.ident(c)}" for c in data_cols},
+                    cfg.valid_from: f"source.{_EFF}",
+                    cfg.valid_to: f"CAST(NULL AS {eff_type})",
+                    cfg.is_current: "true",
+                },
+            )
+        ],
+    )
 
 
 def _check(ctx: WriteContext, data_cols: list[str]) -> list[str]:
