@@ -33,6 +33,8 @@ from lakestory.runtime.plan import Plan, build_plan, check_supported, select
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.runtime.resume import resume_selection
 from lakestory.runtime.runner import Runner
+from lakestory.secrets.redactor import Redactor, set_current
+from lakestory.story import StoryObserver, StorySettings
 from lakestory.transforms.sqlcache import SqlCache
 
 __all__ = ["NodeRecord", "Plan", "Project", "RunResult"]
@@ -49,6 +51,7 @@ class Project:
             root = Path(root_dir or Path.cwd()).resolve()
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
+        set_current(Redactor.for_loaded(config))  # also for projects built in Python
         self._graph: Graph | None = None
         self._catalog: Catalog | Literal[False] | None = False  # False: not opened yet
         self.sql_cache = SqlCache(self.loaded.root_dir / ".lakestory" / "cache" / "sql.json")
@@ -153,6 +156,7 @@ class Project:
         configure(self.config.logging)
         catalog = self.catalog
         ctx = RunContext(uuid.uuid4().hex[:16], plan.project, datetime.now(UTC))
+        ctx.max_sample_rows = self.config.story.max_sample_rows if self.config.story else 10
         ctx.full_refresh = plan.full_refresh
         if as_of is not None:
             ctx.as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
@@ -172,6 +176,9 @@ class Project:
             bus.subscribe(LogObserver())
         if catalog is not None:
             bus.subscribe(CatalogObserver(catalog))
+        story = StorySettings.for_project(self.loaded)
+        if story is not None:  # writes the story; its path goes in result.options["story"]
+            bus.subscribe(StoryObserver(story, plan, catalog))
         for sub in subscribers:
             bus.subscribe(sub)
         engine = create_engine(self.config.engine, **engine_options)

@@ -1,19 +1,52 @@
-"""The one reporter for user output: rich text in a terminal, JSON for machines."""
+"""The one reporter for user output: rich text in a terminal, JSON for machines.
+
+Everything it prints passes the process-wide redactor (:mod:`lakestory.secrets.redactor`).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import IO, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
 
 from lakestory.core.errors import LakestoryError
+from lakestory.secrets.redactor import current as current_redactor
+
+
+class _RedactingStream:
+    """``sys.stdout`` or ``sys.stderr`` (looked up at each write, as rich does, so captured
+    streams still work), with the redactor applied to everything written."""
+
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr if self.stderr else sys.stdout
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def write(self, text: str) -> int:
+        return self.stream.write(current_redactor().redact_text(text))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
 
 
 def _console(stderr: bool) -> Console:
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = cast(IO[str], _RedactingStream(stderr))
+    console = Console(file=stream, highlight=False, soft_wrap=True)
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
         console.width = max(console.width, 140)
     return console
@@ -24,7 +57,13 @@ err = _console(stderr=True)
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """``data`` as JSON on stdout, every string in it redacted (the values, not the JSON
+    text, so that a pattern cannot eat an escaping backslash)."""
+    redactor = current_redactor()
+    text = json.dumps(
+        redactor.redact(data), indent=2, default=lambda o: redactor.redact_text(str(o))
+    )
+    sys.stdout.write(text + "\n")
 
 
 def error(exc: LakestoryError, fmt: str) -> None:

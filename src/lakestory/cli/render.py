@@ -86,3 +86,5 @@ def print_failures(result: RunResult, out: Console, err: Console) -> None:
         f"[{colour}]run {result.status}[/] in {result.duration or 0:.2f}s: {summary} "
         f"(run id {result.run_id})"
     )
+    if result.options.get("story"):
+        out.print(f"story: {escape(str(result.options['story']))}")

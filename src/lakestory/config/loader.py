@@ -2,6 +2,8 @@
 
 Order: parse YAML (keeping positions) → overlay the selected environment → resolve
 ``${...}`` (``vars`` first, so vars may use the environment) → validate with pydantic.
+Loading a project makes its secrets the process-wide redactor's (see
+:mod:`lakestory.secrets.redactor`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from lakestory.config.yamlpos import SourceMap, format_path, load_yaml, load_yam
 from lakestory.core.errors import ConfigError, ConfigErrors, Where
 from lakestory.core.text import suggestion
 from lakestory.secrets.dotenv import environment
+from lakestory.secrets.redactor import Redactor, secret_env_values, set_current
 
 
 @dataclass
@@ -98,6 +101,9 @@ def resolve(
         for k, v in data.items()
     }
     sub.errors.raise_if_any()
+    # From here on, every exit hides the values read from the environment (a validation
+    # error may quote one); once validated, the connections' secret fields too.
+    set_current(Redactor(secret_env_values(sub.resolved_env_values)))
     try:
         config = ProjectConfig.model_validate(resolved)
     except ValidationError as exc:
@@ -107,7 +113,9 @@ def resolve(
         pipeline._key_path = ("pipelines", i)
         for j, node in enumerate(pipeline.nodes):
             node._key_path = ("pipelines", i, "nodes", j)
-    return LoadedConfig(config, root_dir, smap, env_name, sub.resolved_env_values)
+    loaded = LoadedConfig(config, root_dir, smap, env_name, sub.resolved_env_values)
+    set_current(Redactor.for_loaded(loaded))
+    return loaded
 
 
 def _overlay(data: dict[str, Any], smap: SourceMap, env_name: str | None) -> dict[str, Any]:

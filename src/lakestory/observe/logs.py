@@ -23,6 +23,7 @@ from lakestory.runtime.events import (
     RunFinished,
     RunStarted,
 )
+from lakestory.secrets.redactor import current as current_redactor
 
 log = logging.getLogger("lakestory.run")
 _FIELDS = (
@@ -45,6 +46,8 @@ _FIELDS = (
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record; message, fields and exception text pass the redactor."""
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -57,7 +60,19 @@ class JsonFormatter(logging.Formatter):
                 out[key] = getattr(record, key)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        redactor = current_redactor()
+        # redact the values, not the JSON text: a pattern could eat an escaping backslash
+        return json.dumps(redactor.redact(out), default=lambda o: redactor.redact_text(str(o)))
+
+
+class TextFormatter(logging.Formatter):
+    """The human log line (exception text included), through the redactor."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return current_redactor().redact_text(super().format(record))
 
 
 def structured(cfg: LoggingConfig) -> bool:
@@ -83,11 +98,7 @@ def configure(cfg: LoggingConfig) -> None:
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._lakestory = True  # type: ignore[attr-defined]
-    handler.setFormatter(
-        JsonFormatter()
-        if is_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if is_json else TextFormatter())
     root.addHandler(handler)
     root.setLevel(cfg.level)
     root.propagate = False

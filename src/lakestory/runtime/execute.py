@@ -24,6 +24,7 @@ from lakestory.runtime.graph import Step
 from lakestory.runtime.incremental import RunContext
 from lakestory.runtime.plan import PlannedNode
 from lakestory.runtime.records import NodeRecord
+from lakestory.secrets.redact import REDACTED, redact_rows
 from lakestory.transforms import python as pysteps
 from lakestory.transforms.sqlcache import SqlCache
 from lakestory.writes import Append, WriteContext, spark, strategy
@@ -129,6 +130,8 @@ class NodeRun:
                 rec.rows_out = outcome.rows_written
         if rec.rows_out is None:
             rec.rows_out = engine.count(df)
+        # after the write: a Python step's stream is read once, by the write, not by this
+        self._sample(output or df)
         return output
 
     def _check(
@@ -136,13 +139,15 @@ class NodeRun:
     ) -> quality.Outcome:
         """Run a suite of data-quality tests; the record gets the results either way."""
         rec, node = self.record, self.planned.node
+        # failing-row samples: mask the sensitive columns of the data judged
+        hidden = node.sensitive_in if suite.phase == "contract" else node.sensitive_out
         checker = quality.Checker(
             self.engine,
             lambda text: self.sql.translate(text, {}, self.engine.capabilities.sql_dialect),
             node.key,
             self.ctx.clock,
             self.ctx.run_id,
-            node.config.sensitive,
+            True if hidden is None else sorted(hidden),
             self.ctx.history,
             self.local,
         )
@@ -172,6 +177,28 @@ class NodeRun:
             if out.gate.status == "blocked":
                 self._publish(GateBlocked(rec, rec.gate))
         return out
+
+    def _sample(self, frame: Frame) -> None:
+        """Keep a few rows of the output in the record (a LIMIT query), with the sensitive
+        columns and those derived from them masked; the data itself is not changed."""
+        node, rec, limit = self.planned.node, self.record, self.ctx.max_sample_rows
+        if limit <= 0:
+            return
+        hidden = node.sensitive_out
+        columns = [c["name"] for c in rec.schema]
+        rec.sensitive_columns = [c for c in columns if hidden is None or c.lower() in hidden]
+        if node.config.sensitive is True:
+            rec.sample = REDACTED
+            return
+        try:
+            rows = self.engine.rows(frame, limit)
+        except Exception as exc:  # noqa: BLE001 - a sample is not worth failing the node for
+            log.warning("could not take a sample of %s: %s", node.key, exc)
+            return
+        if not rows and rec.rows_out:
+            return  # a stream the write has consumed: no sample rather than a wrong one
+        jsonable = [{k: quality._jsonable(v) for k, v in row.items()} for row in rows]
+        rec.sample = redact_rows(jsonable, rec.sensitive_columns)
 
     def _quarantine(self, checked: quality.Outcome) -> bool:
         """Append the rejected rows to the quarantine table (before the node's own write,

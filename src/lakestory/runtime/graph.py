@@ -35,6 +35,7 @@ from lakestory.io.specs import Location, Source, Target
 from lakestory.quality import Suite
 from lakestory.runtime.suites import node_suites
 from lakestory.transforms import python as pysteps
+from lakestory.transforms.sensitivity import Sensitive, names, through_steps
 from lakestory.transforms.sqlcache import SqlCache
 
 
@@ -66,6 +67,10 @@ class ResolvedNode:
     write_where: Where | None = None  # the node's `write:` section
     contracts: Suite | None = None  # data-quality tests on the input, before the steps
     validation: Suite | None = None  # data-quality tests on the output, before the write
+    # sensitive columns (lower case) of `df` before the steps and of the output after them,
+    # see lakestory.transforms.lineage; None: every column (`sensitive: true`, or unknown)
+    sensitive_in: Sensitive = frozenset()
+    sensitive_out: Sensitive = frozenset()
 
     @property
     def config_hash(self) -> str:
@@ -150,7 +155,7 @@ class _Builder:
             for up in sorted(rn.data_deps | rn.order_deps, key=list(nodes).index):
                 dag.connect(up, key)
         try:
-            dag.order()
+            order = dag.order()
         except CycleError as exc:
             cycle = [str(k) for k in exc.cycle]
             why = [
@@ -162,6 +167,7 @@ class _Builder:
                 detail="\n".join(why),
                 hint="remove one of these dependencies",
             ) from None
+        _sensitivity(nodes, order, self.sql)
         return Graph(nodes, dag)
 
     def node(self, key: str, pipeline: str, node: NodeConfig) -> ResolvedNode:
@@ -405,6 +411,27 @@ def _reads_within(source: tuple[str, str], target: tuple[str, str]) -> bool:
     wild = next((i for i, p in enumerate(parts) if any(ch in p for ch in "*?[")), len(parts))
     base = "/".join(parts[:wild])
     return base == table or base.startswith(table + "/")
+
+
+def _sensitivity(nodes: dict[str, ResolvedNode], order: list[str], sql: SqlCache) -> None:
+    """Which columns of each node's input and output are sensitive: its own ``sensitive:``
+    columns, those of the node whose output is its ``df``, and the columns its SQL steps
+    derive from them or from sensitive columns of other nodes they read (column lineage)."""
+    for key in order:
+        rn = nodes[key]
+        own = names(rn.config.sensitive)
+        up = nodes[rn.df_from].sensitive_out if rn.df_from in nodes else frozenset()
+        rn.sensitive_in = None if own is None or up is None else own | up
+        tables: dict[str, Sensitive] = {}
+        for step in rn.steps:
+            for (qualifier, name), target in step.refs.items():
+                if target in nodes and target != key:
+                    dotted = f"{qualifier}.{name}" if qualifier else name
+                    tables[dotted.lower()] = nodes[target].sensitive_out
+        steps = [(s.kind, s.text) for s in rn.steps]
+        out = through_steps(steps, rn.sensitive_in, tables, sql.sensitive_outputs)
+        # columns that keep a sensitive name stay sensitive
+        rn.sensitive_out = None if out is None or own is None else out | own
 
 
 def _edge_reason(node: ResolvedNode, up: str) -> str:

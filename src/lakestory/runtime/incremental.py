@@ -22,7 +22,6 @@ from lakestory.config.models import IncrementalConfig
 from lakestory.core.errors import DataError, Where
 from lakestory.io import delta, local
 from lakestory.io.specs import Source
-from lakestory.transforms.sql import predicate_to_dialect
 from lakestory.writes import spark
 
 
@@ -39,6 +38,7 @@ class RunContext:
     as_of: datetime | None = None  # the clock checks judge against (--as-of); default: started
     # rows checked in a node's last successful runs, newest first (volume_drop tests)
     history: Callable[[str, int], list[int]] | None = None
+    max_sample_rows: int = 10  # rows of each node's output kept in its record; 0: none
 
     @property
     def clock(self) -> datetime:
@@ -131,7 +131,7 @@ def plan_read(
         start = ctx.started.astimezone(UTC).replace(tzinfo=None) - inc.lookback
         predicate = f"{column} >= {spark.literal(start, 'timestamp_ntz')}"
         return Increment(
-            replace(source, filter=predicate_to_dialect(predicate, dialect)),
+            replace(source, filter=_to_dialect(predicate, dialect)),
             replace_where=predicate,
         )
     state = None if rebuild else ctx.states.get(key)
@@ -149,7 +149,7 @@ def plan_read(
     if inc.lag:
         mark = _minus(mark, inc.lag)
     predicate = f"{column} > {spark.literal(mark, state.get('type'))}"
-    return Increment(replace(source, filter=predicate_to_dialect(predicate, dialect)))
+    return Increment(replace(source, filter=_to_dialect(predicate, dialect)))
 
 
 def mark_state(
@@ -190,3 +190,10 @@ def _from_json(value: Any, kind: str) -> Any:
     if kind == "decimal":
         return Decimal(str(value))
     return value
+
+
+def _to_dialect(predicate: str, dialect: str) -> str:
+    """Imported on use: only an incremental read needs sqlglot, not every command."""
+    from lakestory.transforms.sql import predicate_to_dialect
+
+    return predicate_to_dialect(predicate, dialect)

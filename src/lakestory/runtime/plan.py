@@ -262,7 +262,6 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
     found = ErrorList()
     cfg, smap = loaded.config, loaded.source
     for key, feature in (
-        ("story", "run stories"),
         ("retry", "retries"),
         ("lineage", "OpenLineage events"),
     ):
@@ -270,6 +269,25 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
             found.add(not_supported(key, feature, smap.where((key,))))
     if cfg.alerts:
         found.add(not_supported("alerts", "alerts", smap.where(("alerts",))))
+    story_name = cfg.story.connection if cfg.story else None
+    story_conn = cfg.connections.get(story_name) if story_name else None
+    if story_name and story_conn is None:
+        found.add(
+            ConfigError(
+                f"unknown connection '{story_name}'",
+                where=smap.where(("story", "connection")),
+                hint=suggestion(story_name, cfg.connections)
+                or f"defined connections: {', '.join(cfg.connections) or 'none'}",
+            )
+        )
+    if story_conn is not None and story_conn.type != "local":
+        found.add(
+            not_supported(
+                "story",
+                f"stories on a '{story_conn.type}' connection; cloud connections: issue 8",
+                smap.where(("story",)),
+            )
+        )
     try:
         caps = engines.capabilities(cfg.engine)
     except NotSupportedYet as exc:

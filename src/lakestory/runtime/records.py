@@ -44,6 +44,12 @@ class NodeRecord:
     quarantine_target: str | None = None  # connection:path of the quarantine table
     quarantine_version: int | None = None  # the quarantine table version this run committed
     gate: dict[str, Any] | None = None  # see lakestory.quality.GateResult.to_dict
+    # up to `story.max_sample_rows` rows of the output (JSON-able values) with sensitive
+    # columns masked; "[REDACTED: Sensitive Data]" for a `sensitive: true` node; None when
+    # samples are off, the node produced no output this run, or its output was a Python
+    # step's stream that only the write could read
+    sample: list[dict[str, Any]] | str | None = None
+    sensitive_columns: list[str] = field(default_factory=list)  # output columns masked
 
     @property
     def duration(self) -> float | None:

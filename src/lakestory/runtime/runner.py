@@ -24,6 +24,7 @@ from lakestory.runtime.execute import NodeRun
 from lakestory.runtime.incremental import RunContext
 from lakestory.runtime.plan import Plan
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.secrets.redactor import current as current_redactor
 from lakestory.transforms.sqlcache import SqlCache
 
 log = logging.getLogger(__name__)
@@ -152,12 +153,18 @@ class Runner:
             output = node_run.run()
         except LakestoryError as exc:
             exc.located(pipeline=planned.node.pipeline, node=planned.node.name)
-            rec.status, rec.error = "failed", {**exc.to_dict(), "text": exc.render()}
+            rec.status, rec.error = (
+                "failed",
+                current_redactor().redact({**exc.to_dict(), "text": exc.render()}),
+            )
         except Exception as exc:  # a defect, not the user's data: record it, keep going
             log.exception("internal error in node %s", key)
             err = LakestoryError(f"internal error: {type(exc).__name__}: {exc}")
             err.located(pipeline=planned.node.pipeline, node=planned.node.name)
-            rec.status, rec.error = "failed", {**err.to_dict(), "text": err.render()}
+            rec.status, rec.error = (
+                "failed",
+                current_redactor().redact({**err.to_dict(), "text": err.render()}),
+            )
         else:
             with self._lock:  # output first: a consumer starts once the status says success
                 if output is not None:

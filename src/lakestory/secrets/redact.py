@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "***"
+REDACTED = "[REDACTED: Sensitive Data]"  # the sample of a node marked `sensitive: true`
 
 
 def redact_rows(

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lakestory._version import __version__
+from lakestory.secrets.redactor import current as current_redactor
+from lakestory.transforms.sensitivity import Sensitive
 
 _MAX_ENTRIES = 2000
 
@@ -74,6 +76,19 @@ class SqlCache:
         self._put(key, problem or "")
         return problem
 
+    def sensitive_outputs(self, text: str, tables: Mapping[str, Sensitive]) -> Sensitive:
+        """See :func:`lakestory.transforms.lineage.step_outputs` (cached)."""
+        given = sorted((k.lower(), None if v is None else sorted(v)) for k, v in tables.items())
+        key = _digest("sensitive", json.dumps([text, given]))
+        if key in self._entries:
+            cached = self._entries[key]
+            return None if cached is None else frozenset(cached)
+        from lakestory.transforms.lineage import step_outputs
+
+        out = step_outputs(text, tables)
+        self._put(key, None if out is None else sorted(out))
+        return out
+
     def translate(
         self, text: str, tables: Mapping[tuple[str | None, str], str], dialect: str
     ) -> str:
@@ -86,7 +101,8 @@ class SqlCache:
         from lakestory.transforms.sql import parse_spark_sql, to_dialect
 
         out = to_dialect(parse_spark_sql(text), tables, dialect)
-        self._put(key, out)
+        if current_redactor().redact_text(text) == text:  # the cache file never holds a secret
+            self._put(key, out)
         return out
 
     def save(self) -> None:

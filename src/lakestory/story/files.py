@@ -1,0 +1,205 @@
+"""Where stories live, writing them atomically, listing them and retention.
+
+Layout: ``<root>/<folder>/<YYYY-MM-DD>/<run_id>.json`` and ``.html``, where ``<folder>`` is
+the run's pipeline (``_multi`` when a run spans several pipelines) and the date is the UTC
+day the run started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lakestory.config.loader import LoadedConfig
+from lakestory.config.models import LocalConnection
+from lakestory.config.models.operations import StoryConfig
+from lakestory.core.errors import ConfigError, NotSupportedYet
+from lakestory.core.text import suggestion
+from lakestory.io import local
+
+DEFAULT_FOLDER = os.path.join(".lakestory", "stories")  # beside the project file
+MULTI = "_multi"  # the folder of runs that span several pipelines
+
+
+def story_root(loaded: LoadedConfig) -> str | None:
+    """The stories' root folder, or None when the project has no ``story:`` section.
+
+    Without a connection: ``path`` relative to the project folder (``.lakestory/stories``
+    unless ``path`` is given). With a ``local`` connection: ``path`` under its ``base_path``.
+    """
+    cfg = loaded.config.story
+    if cfg is None:
+        return None
+    if cfg.connection is None:
+        path = cfg.path if "path" in cfg.model_fields_set else DEFAULT_FOLDER
+        return os.path.normpath(os.path.join(loaded.root_dir, os.path.expanduser(path)))
+    where = loaded.source.where(("story", "connection"))
+    connections = loaded.config.connections
+    conn = connections.get(cfg.connection)
+    if conn is None:
+        raise ConfigError(
+            f"unknown connection '{cfg.connection}'",
+            where=where,
+            hint=suggestion(cfg.connection, connections)
+            or f"defined connections: {', '.join(connections) or 'none'}",
+        )
+    if not isinstance(conn, LocalConnection):
+        raise NotSupportedYet(
+            f"stories on a '{conn.type}' connection are not supported yet (cloud connections "
+            "come with issue 8)",
+            where=where,
+            hint="use a `type: local` connection, or leave story.connection out to keep the "
+            "stories in .lakestory/stories beside the project file",
+        )
+    return local.location(cfg.connection, conn.base_path, loaded.root_dir, cfg.path).uri.rstrip("/")
+
+
+def folder_for(pipelines: list[str]) -> str:
+    """The folder of a run's stories: its pipeline, or ``_multi`` for several."""
+    if len(pipelines) == 1:
+        return re.sub(r"[^\w.-]", "_", pipelines[0]) or MULTI
+    return MULTI
+
+
+def story_base(root: str, pipelines: list[str], started_at: datetime, run_id: str) -> str:
+    """The path of a run's story without its extension."""
+    day = started_at.astimezone(UTC).strftime("%Y-%m-%d")
+    return os.path.join(root, folder_for(pipelines), day, run_id)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class StoryFile:
+    """A story on disk, as listed from its JSON."""
+
+    json_path: str
+    run_id: str
+    folder: str
+    status: str | None
+    started_at: datetime | None
+    duration_s: float | None
+
+    @property
+    def html_path(self) -> str:
+        return self.json_path[: -len(".json")] + ".html"
+
+    def load(self) -> dict[str, Any]:
+        with open(self.json_path, encoding="utf-8") as f:
+            data: dict[str, Any] = json.load(f)
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "folder": self.folder,
+            "status": self.status,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "duration_s": self.duration_s,
+            "json": self.json_path,
+            "html": self.html_path if os.path.exists(self.html_path) else None,
+        }
+
+
+def _paths(root: str, folder: str | None = None) -> list[tuple[str, str]]:
+    """(folder, json path) of every story under ``root`` (one folder's when given)."""
+    out: list[tuple[str, str]] = []
+    if not os.path.isdir(root):
+        return out
+    folders = [folder] if folder else sorted(os.listdir(root))
+    for name in folders:
+        top = os.path.join(root, name)
+        if not os.path.isdir(top):
+            continue
+        for day in sorted(os.listdir(top)):
+            inner = os.path.join(top, day)
+            if os.path.isdir(inner):
+                out += [
+                    (name, os.path.join(inner, f))
+                    for f in os.listdir(inner)
+                    if f.endswith(".json") and not f.startswith(".")
+                ]
+    return out
+
+
+def _read(folder: str, path: str) -> StoryFile:
+    run_id = os.path.basename(path)[: -len(".json")]
+    try:
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f).get("run", {})
+        started = datetime.fromisoformat(run["started_at"]) if run.get("started_at") else None
+        return StoryFile(path, run_id, folder, run.get("status"), started, run.get("duration_s"))
+    except (OSError, ValueError, AttributeError, TypeError):  # unreadable: listed, oldest
+        return StoryFile(path, run_id, folder, None, None, None)
+
+
+def list_stories(root: str, folder: str | None = None) -> list[StoryFile]:
+    """The stories under ``root`` (one folder's when given), newest first."""
+    found = [_read(f, p) for f, p in _paths(root, folder)]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda s: (s.started_at or epoch, s.run_id), reverse=True)
+
+
+def apply_retention(
+    root: str,
+    folder: str,
+    keep: str,
+    cfg: StoryConfig,
+    now: datetime | None = None,
+) -> list[str]:
+    """Delete the stories of ``folder`` beyond ``retention_count`` (newest kept) or older
+    than ``retention_days``, oldest first, never the run ``keep``; then empty date folders.
+    Returns the run ids deleted.
+
+    A story's age is its JSON file's modification time (written when its run ended): the
+    files are not read, so retention costs a directory listing however many stories pile
+    up."""
+    if cfg.retention_count is None and cfg.retention_days is None:
+        return []
+    now = now or datetime.now(UTC)
+    cutoff = (now - timedelta(days=cfg.retention_days)).timestamp() if cfg.retention_days else None
+    stories = sorted(
+        ((os.stat(path).st_mtime, path) for _, path in _paths(root, folder)), reverse=True
+    )
+    doomed = []
+    for i, (mtime, path) in enumerate(stories):
+        run_id = os.path.basename(path)[: -len(".json")]
+        if run_id == keep:
+            continue
+        too_many = cfg.retention_count is not None and i >= cfg.retention_count
+        if too_many or (cutoff is not None and mtime < cutoff):
+            doomed.append((run_id, path))
+    doomed.reverse()  # oldest first
+    for _, path in doomed:
+        for each in (path, path[: -len(".json")] + ".html"):
+            if os.path.exists(each):
+                os.remove(each)
+    _remove_empty(os.path.join(root, folder))
+    return [run_id for run_id, _ in doomed]
+
+
+def _remove_empty(top: str) -> None:
+    if not os.path.isdir(top):
+        return
+    for day in os.listdir(top):
+        inner = os.path.join(top, day)
+        if os.path.isdir(inner) and not os.listdir(inner):
+            os.rmdir(inner)
