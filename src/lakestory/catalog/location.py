@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 
 from lakestory.config.loader import LoadedConfig
-from lakestory.config.models import LocalConnection
 from lakestory.config.models.operations import SystemConfig
-from lakestory.core.errors import ConfigError, NotSupportedYet
-from lakestory.core.text import suggestion
-from lakestory.io import local
+from lakestory.io.folders import own_folder
 
 DEFAULT_FOLDER = os.path.join(".lakestory", "system")  # beside the project file
 DEFAULT_PATH = "_lakestory_system"  # under system.connection
@@ -24,25 +21,5 @@ def catalog_uri(loaded: LoadedConfig) -> str | None:
     cfg = loaded.config.system or SystemConfig()
     if not cfg.enabled:
         return None
-    if cfg.connection is None:
-        path = cfg.path or DEFAULT_FOLDER
-        return os.path.normpath(os.path.join(loaded.root_dir, os.path.expanduser(path)))
-    where = loaded.source.where(("system", "connection"))
-    connections = loaded.config.connections
-    conn = connections.get(cfg.connection)
-    if conn is None:
-        raise ConfigError(
-            f"unknown connection '{cfg.connection}'",
-            where=where,
-            hint=suggestion(cfg.connection, connections)
-            or f"defined connections: {', '.join(connections) or 'none'}",
-        )
-    if not isinstance(conn, LocalConnection):
-        raise NotSupportedYet(
-            f"the system catalog on a '{conn.type}' connection is not supported yet",
-            where=where,
-            hint="use a `type: local` connection, or leave system.connection out to keep the "
-            "catalog in .lakestory/system beside the project file",
-        )
-    loc = local.location(cfg.connection, conn.base_path, loaded.root_dir, cfg.path or DEFAULT_PATH)
-    return loc.uri.rstrip("/")
+    default = DEFAULT_FOLDER if cfg.connection is None else DEFAULT_PATH
+    return own_folder(loaded, "system", cfg.connection, cfg.path or default, "the system catalog")

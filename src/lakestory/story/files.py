@@ -16,11 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lakestory.config.loader import LoadedConfig
-from lakestory.config.models import LocalConnection
 from lakestory.config.models.operations import StoryConfig
-from lakestory.core.errors import ConfigError, NotSupportedYet
-from lakestory.core.text import suggestion
-from lakestory.io import local
+from lakestory.io.folders import own_folder
 
 DEFAULT_FOLDER = os.path.join(".lakestory", "stories")  # beside the project file
 MULTI = "_multi"  # the folder of runs that span several pipelines
@@ -35,28 +32,10 @@ def story_root(loaded: LoadedConfig) -> str | None:
     cfg = loaded.config.story
     if cfg is None:
         return None
-    if cfg.connection is None:
-        path = cfg.path if "path" in cfg.model_fields_set else DEFAULT_FOLDER
-        return os.path.normpath(os.path.join(loaded.root_dir, os.path.expanduser(path)))
-    where = loaded.source.where(("story", "connection"))
-    connections = loaded.config.connections
-    conn = connections.get(cfg.connection)
-    if conn is None:
-        raise ConfigError(
-            f"unknown connection '{cfg.connection}'",
-            where=where,
-            hint=suggestion(cfg.connection, connections)
-            or f"defined connections: {', '.join(connections) or 'none'}",
-        )
-    if not isinstance(conn, LocalConnection):
-        raise NotSupportedYet(
-            f"stories on a '{conn.type}' connection are not supported yet (cloud connections "
-            "come with issue 8)",
-            where=where,
-            hint="use a `type: local` connection, or leave story.connection out to keep the "
-            "stories in .lakestory/stories beside the project file",
-        )
-    return local.location(cfg.connection, conn.base_path, loaded.root_dir, cfg.path).uri.rstrip("/")
+    default = cfg.connection is None and "path" not in cfg.model_fields_set
+    return own_folder(
+        loaded, "story", cfg.connection, DEFAULT_FOLDER if default else cfg.path, "stories"
+    )
 
 
 def folder_for(pipelines: list[str]) -> str:
