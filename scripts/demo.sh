@@ -15,3 +15,4 @@ lakestory plan
 lakestory run
 echo
 echo "Tables written under $PWD/data/lake (Delta and Parquet)."
+echo "The run's story (open it in a browser): $(lakestory story last)"
