@@ -180,4 +180,6 @@ def test_a_stream_is_read_by_the_write_not_by_the_sample(project: Callable[..., 
     written = DeltaTable(str(root / "lake" / "users")).to_pyarrow_table().to_pylist()
     assert sorted(r["id"] for r in written) == [1, 2, 3]
     assert users.rows_written == 3
-    assert users.sample is None  # the stream is gone once written: no sample, not a wrong one
+    # the stream is gone once written: the sample is taken from the table written
+    assert isinstance(users.sample, list)
+    assert sorted(r["id"] for r in users.sample) == [1, 2, 3]

@@ -17,7 +17,7 @@ from lakestory.core.errors import DataError, LakestoryError, QualityError, SqlEr
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Engine, Frame
 from lakestory.io import delta, maintenance
-from lakestory.io.specs import WriteOutcome
+from lakestory.io.specs import Source, WriteOutcome
 from lakestory.runtime import incremental
 from lakestory.runtime.events import Event, GateBlocked, RowsQuarantined
 from lakestory.runtime.graph import Step
@@ -131,8 +131,22 @@ class NodeRun:
         if rec.rows_out is None:
             rec.rows_out = engine.count(df)
         # after the write: a Python step's stream is read once, by the write, not by this
-        self._sample(output or df)
+        self._sample(output or self._written(df, lazy=checked is None))
         return output
+
+    def _written(self, df: Frame, lazy: bool) -> Frame:
+        """Where a sample of the output is cheap to take: the output itself when it was
+        computed into a table, else the table just written (a LIMIT over the output's
+        query would compute it all again when the query aggregates or joins)."""
+        target, version = self.planned.node.target, self.record.table_version
+        if not lazy or target is None or target.format not in ("delta", "parquet"):
+            return df
+        if target.format == "delta" and version is None:
+            return df  # nothing was committed (no new rows)
+        source = Source(target.location, target.format, version=version)
+        frame, _ = self.engine.read(source, f"{self.planned.key}:written")
+        self.local.append(frame)
+        return frame
 
     def _check(
         self, suite: quality.Suite, df: Frame, inputs: Mapping[str, Frame]
