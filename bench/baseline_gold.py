@@ -28,7 +28,9 @@ SELECT c.customer_id,
        avg(o.amount) AS avg_order_value,
        min(o.order_date) AS first_order_date,
        max(o.order_date) AS last_order_date,
-       date_diff('day', min(o.order_date), max(o.order_date)) AS customer_lifetime_days
+       -- Spark's DATEDIFF is an INT (DuckDB's date_diff a BIGINT); lakestory answers as Spark
+       CAST(date_diff('day', min(o.order_date), max(o.order_date)) AS INTEGER)
+           AS customer_lifetime_days
 FROM customers c
 LEFT JOIN orders o ON c.customer_id = o.customer_id
 GROUP BY c.customer_id, c.name, c.country, c.age_band
