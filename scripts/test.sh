@@ -11,4 +11,12 @@ echo "== ruff";          .venv/bin/ruff check src tests bench
 echo "== ruff format";   .venv/bin/ruff format --check src tests bench
 echo "== mypy";          .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
+if ! command -v chromium >/dev/null 2>&1; then  # the story's browser test drives it
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== apt-get install chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: chromium is not installed, so the story's browser test is skipped (CI installs it)"
+  fi
+fi
 echo "== pytest";        .venv/bin/python -m pytest -n 2 "$@"
