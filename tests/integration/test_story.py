@@ -64,6 +64,8 @@ def test_a_failed_run_writes_its_story(project: Callable[..., Path], cli: Cli) -
     assert nodes["shop.items"]["rows_written"] == 2
     assert nodes["shop.items"]["table_version"] == 0
     assert "SELECT id, name FROM df" in nodes["shop.items"]["sql"][0]
+    [ran] = nodes["shop.items"]["sql_run"]  # as the engine ran it: its dialect, its names
+    assert "FROM df" not in ran and '"shop.items:read"' in ran
     assert nodes["shop.broken"]["error"]["message"]
     html = json_file.with_suffix(".html").read_text()
     assert nodes["shop.broken"]["error"]["message"].split("\n")[0][:40] in html.replace(

@@ -362,6 +362,7 @@ class NodeRun:
         if df is not None:  # a step reading `df` always has one: the graph checks it
             tables.update({ref: df.name for ref, target in step.refs.items() if target == "df"})
         query = self.sql.translate(step.text, tables, self.engine.capabilities.sql_dialect)
+        self.record.sql_run.append(query)
         try:
             return self.engine.sql(query, self._name(step))
         except SqlError as exc:

@@ -20,6 +20,7 @@ class NodeRecord:
     rows_written: int | None = None
     schema: list[dict[str, str]] = field(default_factory=list)
     sql: list[str] = field(default_factory=list)  # SQL steps as written
+    sql_run: list[str] = field(default_factory=list)  # the same, as the engine ran them
     target: str | None = None  # connection:path, as displayed
     target_uri: str | None = None
     write_mode: str | None = None

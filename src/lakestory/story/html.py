@@ -168,7 +168,12 @@ def _node(n: dict[str, Any]) -> str:
     if n.get("checks") or n.get("gate"):
         parts.append(_checks(n.get("checks") or [], n.get("gate")))
     if n.get("sql"):
-        steps = "".join(f"<pre>{highlight_sql(s)}</pre>" for s in n["sql"])
+        ran = list(n.get("sql_run") or [])
+        steps = "".join(
+            f"<h4>step {i} as written</h4><pre>{highlight_sql(s)}</pre>"
+            + (f"<h4>as run</h4><pre>{highlight_sql(ran[i - 1])}</pre>" if i <= len(ran) else "")
+            for i, s in enumerate(n["sql"], 1)
+        )
         parts.append(f"<details><summary>SQL ({len(n['sql'])} steps)</summary>{steps}</details>")
     parts.append("</section>")
     return "".join(parts)
