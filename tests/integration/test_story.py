@@ -171,3 +171,20 @@ def test_an_unknown_story_connection_is_a_config_error(
     result = cli("validate", path)
     assert result.exit_code == 2
     assert "unknown connection 'reprots'" in result.stderr and "reports" in result.stderr
+
+
+def test_a_trend_flags_a_run_far_off_the_norm(project: Callable[..., Path], cli: Cli) -> None:
+    path = shop(project)
+    items = path.parent / "data" / "items.csv"
+    items.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 21)))
+    for _ in range(3):
+        cli("run", path, "--node", "items")
+    items.write_text("id,name\n1,a\n2,b\n")  # 2 rows where there were 20
+    assert cli("run", path, "--node", "items").exit_code == 0
+    newest = max(stories(path.parent / "out" / "stories"), key=lambda p: p.stat().st_mtime)
+    [node] = json.loads(newest.read_text())["nodes"]
+    trend = node["trend"]
+    assert [r["rows"] for r in trend["runs"]] == [20, 20, 20]
+    assert trend["flags"] == ["rows: 2 against a median of 20"]
+    html = newest.with_suffix(".html").read_text()
+    assert "far off the norm: rows: 2 against a median of 20" in html

@@ -33,7 +33,8 @@ pre{background:#f5f5f5;padding:8px;overflow:auto;font-size:12px;border-radius:4p
 pre.err{background:#ffebee}
 .k{color:#1565c0;font-weight:bold}.str{color:#2e7d32}.num{color:#6a1b9a}
 .dagbox{overflow:auto;background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px}
-.muted{color:#777}.change{color:#ef6c00}
+.muted{color:#777}.change{color:#ef6c00}.flag{color:#c62828;font-weight:600}
+.trend .bar{fill:#90a4ae}.trend .now{fill:#1565c0}
 details summary{cursor:pointer}
 """
 JS = """
@@ -140,6 +141,26 @@ def _header(run: dict[str, Any], totals: dict[str, Any]) -> str:
     )
 
 
+def _trend(trend: dict[str, Any], rows: Any, duration: Any) -> str:
+    """Rows and durations of the last runs and this one, as a small table and a bar chart
+    of the rows; what is far off the norm is flagged."""
+    runs = [*trend.get("runs", []), {"run_id": "this run", "rows": rows, "duration_s": duration}]
+    top = max((r["rows"] or 0 for r in runs), default=0) or 1
+    last = len(runs) - 1
+    bars = "".join(
+        f'<rect x="{i * 14}" y="{40 - 38 * (r["rows"] or 0) / top:.1f}" width="10" '
+        f'height="{38 * (r["rows"] or 0) / top:.1f}" class="{"now" if i == last else "bar"}">'
+        f"<title>{escape(str(r['run_id']))}: {escape(str(r['rows']))} rows</title></rect>"
+        for i, r in enumerate(runs)
+    )
+    svg = f'<svg class="trend" width="{14 * len(runs)}" height="40">{bars}</svg>'
+    flags = "".join(f'<p class="flag">far off the norm: {escape(f)}</p>' for f in trend["flags"])
+    cells = [(str(r["run_id"]), r["rows"], r["duration_s"]) for r in runs]
+    table = _table(["run", "rows out", "duration s"], cells)
+    head = f"<h3>Trend (last {last} runs)</h3>"
+    return f"{head}{svg}{flags}<details><summary>runs</summary>{table}</details>"
+
+
 def _schema_changes(changes: list[dict[str, Any]]) -> str:
     if not changes:
         return ""
@@ -164,6 +185,8 @@ def _node(n: dict[str, Any]) -> str:
         extra = f' <span class="change">({escape(change)})</span>' if change else ""
         rows = [(c.get("name"), c.get("type")) for c in n["schema"]]
         parts.append(f"<h3>Output schema{extra}</h3>" + _table(["column", "type"], rows))
+    if n.get("trend"):
+        parts.append(_trend(n["trend"], n.get("rows_out"), n.get("duration_s")))
     parts.append(_sample(n.get("sample"), n.get("sensitive_columns") or []))
     if n.get("checks") or n.get("gate"):
         parts.append(_checks(n.get("checks") or [], n.get("gate")))

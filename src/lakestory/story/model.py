@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import socket
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +30,10 @@ class RunFacts:
     git_commit: str | None = None
     previous_schemas: Mapping[str, list[dict[str, str]]] | None = None  # table_uri -> columns
     max_sample_rows: int = 10
+    history: Sequence[Mapping[str, Any]] = ()  # the catalog's successful node runs, newest first
+
+
+TREND_RUNS = 10  # earlier runs a node's trend shows
 
 
 def json_schema() -> dict[str, Any]:
@@ -106,7 +111,32 @@ def _node(r: NodeRecord, facts: RunFacts) -> dict[str, Any]:
     out["sample"] = sample
     out["sensitive_columns"] = list(getattr(r, "sensitive_columns", None) or [])
     out["schema_change"] = _schema_change(r, facts.previous_schemas)
+    out["trend"] = trend(r, [h for h in facts.history if h.get("key") == r.key])
     return out
+
+
+def trend(r: NodeRecord, earlier: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Rows and durations of the node's last successful runs (oldest first) and this run's,
+    with what is far off the norm: rows under half or over twice the median of at least 3
+    earlier runs, or a duration over three times it (and over a second)."""
+    runs = [
+        {"run_id": h.get("run_id"), "rows": h.get("rows_out"), "duration_s": h.get("duration_s")}
+        for h in list(earlier)[:TREND_RUNS]
+    ][::-1]
+    if not runs:
+        return None
+    flags = []
+    rows = [x["rows"] for x in runs if x["rows"] is not None]
+    durations = [x["duration_s"] for x in runs if x["duration_s"] is not None]
+    if len(rows) >= 3 and r.rows_out is not None and r.status == "success":
+        norm = statistics.median(rows)
+        if norm and not 0.5 * norm <= r.rows_out <= 2 * norm:
+            flags.append(f"rows: {r.rows_out:,} against a median of {norm:,.0f}")
+    if len(durations) >= 3 and r.duration is not None:
+        norm = statistics.median(durations)
+        if r.duration > max(3 * norm, 1.0):
+            flags.append(f"duration: {r.duration:.2f}s against a median of {norm:.2f}s")
+    return {"runs": runs, "flags": flags}
 
 
 def _schema_change(

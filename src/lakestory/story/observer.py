@@ -13,6 +13,7 @@ import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lakestory.catalog import Catalog
 from lakestory.config.loader import LoadedConfig
@@ -67,7 +68,7 @@ class StoryObserver:
         self.dag = dag_of(plan) if plan is not None else ([], [])
         self.catalog = catalog
         self._git: subprocess.Popen[bytes] | None = None
-        self._schemas: Future[dict[str, list[dict[str, str]]]] | None = None
+        self._schemas: Future[Any] | None = None
         self.written: str | None = None  # the HTML path of the last story written
 
     def __call__(self, event: Event) -> None:
@@ -97,8 +98,11 @@ class StoryObserver:
         except OSError:  # no git on this machine
             self._git = None
         if self.catalog is not None:
+            catalog = self.catalog
             pool = ThreadPoolExecutor(1, thread_name_prefix="story-schemas")
-            self._schemas = pool.submit(self.catalog.last_schemas)
+            self._schemas = pool.submit(
+                lambda: (catalog.last_schemas(), catalog.node_runs(status="success", limit=2000))
+            )
             pool.shutdown(wait=False)
 
     def write(self, result: RunResult) -> str:
@@ -107,12 +111,14 @@ class StoryObserver:
         if self._git is None and self._schemas is None:
             self._started()  # RunStarted was not seen (e.g. called directly)
         cfg = self.settings.config
+        schemas, history = self._previous()
         facts = RunFacts(
             dag_nodes=self.dag[0],
             dag_edges=self.dag[1],
             git_commit=self._commit(),
-            previous_schemas=self._previous_schemas(),
+            previous_schemas=schemas,
             max_sample_rows=cfg.max_sample_rows,
+            history=history,
         )
         story = current_redactor().redact(build_story(result, facts))  # no secret leaves
         pipelines = story["run"]["pipelines"]
@@ -138,16 +144,19 @@ class StoryObserver:
         text = out.decode("ascii", "replace").strip()
         return text if proc.returncode == 0 and text else None
 
-    def _previous_schemas(self) -> dict[str, list[dict[str, str]]] | None:
+    def _previous(self) -> tuple[dict[str, list[dict[str, str]]] | None, list[dict[str, Any]]]:
+        """The catalog's last schemas and its successful node runs (newest first), read
+        while the run ran; (None, []) without a catalog or when it could not be read."""
         future, self._schemas = self._schemas, None
         if future is None:
-            return None
+            return None, []
         try:
-            return future.result()
+            schemas, runs = future.result()
+            return schemas, runs
         except Exception as exc:  # the story is still worth writing without them
             log.warning(
-                "the story could not read the last schemas from the catalog: %s",
+                "the story could not read the run history from the catalog: %s",
                 exc,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            return None
+            return None, []
