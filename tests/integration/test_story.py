@@ -93,13 +93,18 @@ def test_story_cli_list_show_last(project: Callable[..., Path], cli: Cli) -> Non
     assert missing.exit_code != 0 and "no story of run 'nope'" in missing.stderr
 
 
-def test_no_story_section_no_story(project: Callable[..., Path], cli: Cli) -> None:
+def test_every_run_has_a_story_unless_turned_off(project: Callable[..., Path], cli: Cli) -> None:
     path = project(PROJECT.replace("story: {story}\n", "").format(), FILES) / "lakestory.yaml"
+    result = cli("run", path)
+    [html] = list((path.parent / ".lakestory" / "stories" / "shop").rglob("*.html"))
+    assert f"story: {html}" in result.stdout  # no `story:` section: the defaults
+    off = PROJECT.format(story="{enabled: false}")
+    path = project(off, FILES, root="off") / "lakestory.yaml"
     result = cli("run", path)
     assert "story:" not in result.stdout
     assert not (path.parent / ".lakestory" / "stories").exists()
     listed = cli("story", "list", path)
-    assert listed.exit_code != 0 and "no `story:` section" in listed.stderr
+    assert listed.exit_code != 0 and "`story.enabled` is false" in listed.stderr
 
 
 def test_retention_by_count(project: Callable[..., Path], cli: Cli) -> None:

@@ -30,9 +30,9 @@ def _stories(project: Any, env: str | None) -> tuple[str, list[StoryFile]]:
     root = story_root(_load(project, env).loaded)
     if root is None:
         raise UsageError(
-            "this project writes no stories: it has no `story:` section",
-            hint="add `story: {}` to the project file to write one per run "
-            "(in .lakestory/stories beside it)",
+            "this project writes no stories: `story.enabled` is false",
+            hint="remove `enabled: false` from `story:` to write one per run "
+            "(in .lakestory/stories beside the project file, unless `story.path` says else)",
         )
     return root, list_stories(root)
 

@@ -24,13 +24,13 @@ MULTI = "_multi"  # the folder of runs that span several pipelines
 
 
 def story_root(loaded: LoadedConfig) -> str | None:
-    """The stories' root folder, or None when the project has no ``story:`` section.
+    """The stories' root folder, or None when ``story.enabled`` is false.
 
     Without a connection: ``path`` relative to the project folder (``.lakestory/stories``
     unless ``path`` is given). With a ``local`` connection: ``path`` under its ``base_path``.
     """
-    cfg = loaded.config.story
-    if cfg is None:
+    cfg = loaded.config.story or StoryConfig()
+    if not cfg.enabled:
         return None
     default = cfg.connection is None and "path" not in cfg.model_fields_set
     return own_folder(

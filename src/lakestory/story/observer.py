@@ -38,11 +38,11 @@ class StorySettings:
 
     @classmethod
     def for_project(cls, loaded: LoadedConfig) -> StorySettings | None:
-        """None when the project has no ``story:`` section."""
+        """None when ``story.enabled`` is false (every run has a story by default)."""
         root = story_root(loaded)
-        if root is None or loaded.config.story is None:
+        if root is None:
             return None
-        return cls(root, loaded.config.story, loaded.root_dir)
+        return cls(root, loaded.config.story or StoryConfig(), loaded.root_dir)
 
 
 def dag_of(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:

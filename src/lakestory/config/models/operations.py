@@ -10,6 +10,7 @@ from lakestory.config.models.base import Strict
 
 
 class StoryConfig(Strict):
+    enabled: bool = True  # every run writes its story unless this is false
     connection: str | None = None
     path: str = "stories/"
     retention_days: int | None = Field(default=None, ge=1)
