@@ -269,17 +269,30 @@ def _target(node: NodeConfig | None) -> str | None:
     return f"{node.write.connection}:{node.write.path or node.write.table}"
 
 
-def _show_runs(catalog: Catalog, rows: list[dict[str, Any]], fmt: str, filtered: bool) -> None:
+def _shown_as_json_or_none(
+    catalog: Catalog, key: str, rows: list[dict[str, Any]], fmt: str, filtered: bool, noun: str
+) -> bool:
+    """Print ``rows`` as JSON, or say there are none; False when a table is still due."""
     from rich.markup import escape
 
     from lakestory.cli import output
 
     if fmt == "json":
-        output.emit_json({"runs": _jsonable(rows)})
-        return
+        output.emit_json({key: _jsonable(rows)})
+        return True
     if not rows:
-        what = "no runs match" if filtered else "no runs recorded yet"
+        what = f"no {noun} match" if filtered else f"no {noun} recorded yet"
         output.out.print(f"{what} in {escape(catalog.uri)}")
+        return True
+    return False
+
+
+def _show_runs(catalog: Catalog, rows: list[dict[str, Any]], fmt: str, filtered: bool) -> None:
+    from rich.markup import escape
+
+    from lakestory.cli import output
+
+    if _shown_as_json_or_none(catalog, "runs", rows, fmt, filtered, "runs"):
         return
     table = _table(
         "run id", "started", "duration", "status", "ok", "failed", "skipped", "pipelines"
@@ -370,12 +383,7 @@ def _show_checks(catalog: Catalog, rows: list[dict[str, Any]], fmt: str, filtere
 
     from lakestory.cli import output
 
-    if fmt == "json":
-        output.emit_json({"checks": _jsonable(rows)})
-        return
-    if not rows:
-        what = "no check results match" if filtered else "no check results recorded yet"
-        output.out.print(f"{what} in {escape(catalog.uri)}")
+    if _shown_as_json_or_none(catalog, "checks", rows, fmt, filtered, "check results"):
         return
     table = _table(
         "run id", "node", "phase", "test", "status", "failing / rows", "pass rate", "message"
