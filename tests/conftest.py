@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -83,3 +89,65 @@ def cli() -> Callable[..., Outcome]:
         return Outcome(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+@dataclass
+class Receiver:
+    """A local HTTP receiver process (tests/support/receiver.py); ``down`` ones refuse."""
+
+    url: str
+    log: Path
+    pid: int | None
+
+    def requests(self, wait_for: int = 0, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The requests received so far, waiting up to ``timeout`` for ``wait_for`` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.log.read_text("utf-8").splitlines() if self.log.exists() else []
+            got = [json.loads(line) for line in lines if line.strip()]
+            if len(got) >= wait_for or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def bodies(self, wait_for: int = 0, timeout: float = 10.0) -> list[Any]:
+        """The JSON bodies received (see :meth:`requests`)."""
+        return [json.loads(r["body"]) for r in self.requests(wait_for, timeout) if r["body"]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Receiver]]:
+    """``receiver("ok" | "fail" | "hang" | "down")``: an HTTP receiver on 127.0.0.1 in its
+    own process, stopped by its pid when the test ends. ``down`` is a port nobody listens on."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(mode: str = "ok") -> Receiver:
+        log = tmp_path_factory.mktemp("receiver") / "requests.jsonl"
+        if mode == "down":
+            return Receiver(f"http://127.0.0.1:{_free_port()}", log, None)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).parent / "support" / "receiver.py"),
+                "--log",
+                str(log),
+                "--mode",
+                mode,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().strip())
+        return Receiver(f"http://127.0.0.1:{port}", log, proc.pid)
+
+    yield start
+    for proc in started:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -24,9 +24,10 @@ from lakestory.config.models import ProjectConfig
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet
 from lakestory.engines import create_engine
+from lakestory.observe import alerts, lineage, metrics, tracing
 from lakestory.observe.catalog import CatalogObserver
-from lakestory.observe.logs import LogObserver, configure, wants_event_logs
-from lakestory.runtime.events import EventBus, Subscriber
+from lakestory.observe.logs import LogObserver, configure, node_levels, wants_event_logs
+from lakestory.runtime.events import EventBus, Priority, Subscriber
 from lakestory.runtime.graph import Graph, build_graph
 from lakestory.runtime.incremental import RunContext, load_states
 from lakestory.runtime.plan import Plan, build_plan, check_supported, select
@@ -52,6 +53,8 @@ class Project:
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
         set_current(Redactor.for_loaded(config))  # also for projects built in Python
+        # hooks: project.events.subscribe("node_failed", fn, priority=0), added to every run
+        self.events = EventBus()
         self._graph: Graph | None = None
         self._catalog: Catalog | Literal[False] | None = False  # False: not opened yet
         self.sql_cache = SqlCache(self.loaded.root_dir / ".lakestory" / "cache" / "sql.json")
@@ -142,6 +145,32 @@ class Project:
         plan = self.plan(pipelines, nodes, tags, on_error, full_refresh=full_refresh, resume=resume)
         return self.run_plan(plan, max_workers, subscribers, as_of=as_of, **engine_options)
 
+    def _bus(
+        self, plan: Plan, catalog: Catalog | None, subscribers: Iterable[Subscriber]
+    ) -> EventBus:
+        """The run's observers, in the order they see each event (see Priority)."""
+        bus = EventBus()
+        if catalog is not None:
+            bus.subscribe(CatalogObserver(catalog), priority=Priority.CATALOG)
+        story = StorySettings.for_project(self.loaded)
+        if story is not None:  # writes the story; its path goes in result.options["story"]
+            bus.subscribe(StoryObserver(story, plan, catalog), priority=Priority.STORY)
+        if wants_event_logs(self.config.logging, plan):
+            bus.subscribe(LogObserver(), priority=Priority.LOGS)
+        bus.extend(self.events)
+        for sub in subscribers:
+            bus.subscribe(sub)
+        for factory in (
+            alerts.alert_observer,
+            lineage.lineage_observer,
+            metrics.metrics_observer,
+            tracing.tracing_observer,
+        ):
+            observer = factory(self.loaded, plan)
+            if observer is not None:
+                bus.subscribe(observer, priority=Priority.SENDERS)
+        return bus
+
     def run_plan(
         self,
         plan: Plan,
@@ -153,7 +182,7 @@ class Project:
     ) -> RunResult:
         """Run a plan made by :meth:`plan`. ``as_of`` pins the clock data-quality checks
         judge against (freshness); it defaults to the run's start."""
-        configure(self.config.logging)
+        configure(self.config.logging, node_levels(plan))
         catalog = self.catalog
         ctx = RunContext(uuid.uuid4().hex[:16], plan.project, datetime.now(UTC))
         ctx.max_sample_rows = self.config.story.max_sample_rows if self.config.story else 10
@@ -171,16 +200,7 @@ class Project:
             if p.node.config.read and p.node.config.read.incremental
         }
         ctx.states, ctx.ledgers = load_states(catalog, plan.project, watched)
-        bus = EventBus()
-        if wants_event_logs(self.config.logging):
-            bus.subscribe(LogObserver())
-        if catalog is not None:
-            bus.subscribe(CatalogObserver(catalog))
-        story = StorySettings.for_project(self.loaded)
-        if story is not None:  # writes the story; its path goes in result.options["story"]
-            bus.subscribe(StoryObserver(story, plan, catalog))
-        for sub in subscribers:
-            bus.subscribe(sub)
+        bus = self._bus(plan, catalog, subscribers)
         engine = create_engine(self.config.engine, **engine_options)
         try:
             workers = max_workers or self.config.max_workers

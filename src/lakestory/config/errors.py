@@ -18,12 +18,7 @@ from lakestory.core.text import did_you_mean, suggestion
 PLANNED_KEYS: dict[str, str] = {
     "pattern": "modeling patterns",
     "continuous": "continuous ingestion",
-    "timeout": "node timeouts",
-    "retry": "per-node retries",
     "spark_config": "the Spark engine",
-    "log_level": "per-node log levels",
-    "metrics": "metrics",
-    "tracing": "traces",
 }
 
 

@@ -23,6 +23,7 @@ from lakestory.runtime.events import (
     RunFinished,
     RunStarted,
 )
+from lakestory.runtime.plan import Plan
 from lakestory.secrets.redactor import current as current_redactor
 
 log = logging.getLogger("lakestory.run")
@@ -81,16 +82,22 @@ def structured(cfg: LoggingConfig) -> bool:
     return env == "json" if env else cfg.structured
 
 
-def wants_event_logs(cfg: LoggingConfig) -> bool:
+def node_levels(plan: Plan) -> dict[str, str]:
+    """The nodes with their own ``log_level``."""
+    return {p.key: p.node.config.log_level for p in plan.nodes if p.node.config.log_level}
+
+
+def wants_event_logs(cfg: LoggingConfig, plan: Plan | None = None) -> bool:
     """A log line per run and node event: for machines (JSON) or when asked for (INFO).
 
     At the default WARNING level in text mode the CLI's reporter already shows every
     node's outcome, and a log line would say it twice.
     """
-    return structured(cfg) or logging.getLevelName(cfg.level) <= logging.INFO
+    levels = [cfg.level, *(node_levels(plan).values() if plan else ())]
+    return structured(cfg) or min(logging.getLevelName(v) for v in levels) <= logging.INFO
 
 
-def configure(cfg: LoggingConfig) -> None:
+def configure(cfg: LoggingConfig, node_levels: dict[str, str] | None = None) -> None:
     is_json = structured(cfg)
     root = logging.getLogger("lakestory")
     for h in list(root.handlers):

@@ -74,13 +74,18 @@ class ResolvedNode:
 
     @property
     def config_hash(self) -> str:
-        """A digest of the node's config and the SQL it runs: a rerun is due when it changes."""
+        """A digest of the node's config and the SQL it runs: a rerun is due when it changes.
+        How it is run (retry, timeout, log level) does not change what it writes."""
+        config = self.config.model_dump(mode="json", by_alias=True, exclude=_OPERATIONAL)
         text = json.dumps(
-            [self.config.model_dump(mode="json", by_alias=True), [s.text for s in self.steps]],
+            [config, [s.text for s in self.steps]],
             sort_keys=True,
             default=str,
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_OPERATIONAL = {"retry", "timeout", "log_level"}
 
 
 @dataclass

@@ -6,6 +6,7 @@ anything runs, configs that ask for behaviour this version or the chosen engine 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,18 +258,30 @@ def build_plan(
     return plan
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
+
+
 def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList:
     """Everything the config asks for that this version or engine cannot do yet."""
     found = ErrorList()
     cfg, smap = loaded.config, loaded.source
-    for key, feature in (
-        ("retry", "retries"),
-        ("lineage", "OpenLineage events"),
+    for key, module, extra in (
+        ("lineage", "openlineage.client", "lineage"),
+        ("metrics", "prometheus_client", "metrics"),
+        ("tracing", "opentelemetry.sdk", "tracing"),
     ):
-        if getattr(cfg, key) is not None:
-            found.add(not_supported(key, feature, smap.where((key,))))
-    if cfg.alerts:
-        found.add(not_supported("alerts", "alerts", smap.where(("alerts",))))
+        if getattr(cfg, key) is not None and not _importable(module):
+            found.add(
+                ConfigError(
+                    f"`{key}` needs the {module.split('.')[0]} library, which is not installed",
+                    where=smap.where((key,)),
+                    hint=f'pip install "lakestory[{extra}]"',
+                )
+            )
     story_name = cfg.story.connection if cfg.story else None
     story_conn = cfg.connections.get(story_name) if story_name else None
     if story_name and story_conn is None:

@@ -12,7 +12,7 @@ class NodeRecord:
     key: str
     pipeline: str
     node: str
-    status: str = "pending"  # pending | running | success | failed | skipped
+    status: str = "pending"  # pending | running | success | failed | skipped | aborted
     started_at: datetime | None = None
     ended_at: datetime | None = None
     rows_read: int | None = None
@@ -30,6 +30,11 @@ class NodeRecord:
     error: dict[str, Any] | None = None
     skipped_because: str | None = None
     attempts: int = 0
+    # one entry per attempt, in order: {"attempt", "started_at", "ended_at", "status"
+    # (success | failed | retried), "error" (the redacted error dict or None), "transient",
+    # "delay_s" (the wait before the next attempt, for retried ones)}
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
+    timeout_s: float | None = None  # the node's `timeout`, when it has one
     config_hash: str | None = None  # of the node's resolved config: resume reruns on change
     # incremental reads: the state this run committed with its data, e.g.
     # {"kind": "column", "column": "updated_at", "value": "2026-01-01T00:00:00", "type": "ts"}
@@ -73,7 +78,7 @@ class RunResult:
     env: str | None
     started_at: datetime
     ended_at: datetime | None = None
-    status: str = "running"  # success | failed
+    status: str = "running"  # success | failed | aborted (interrupted)
     nodes: list[NodeRecord] = field(default_factory=list)
     pipelines: list[str] = field(default_factory=list)  # pipelines with a node in this run
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"full_refresh": true}

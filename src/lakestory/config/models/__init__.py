@@ -24,9 +24,12 @@ from lakestory.config.models.operations import (
     AlertConfig,
     LineageConfig,
     LoggingConfig,
+    MetricsConfig,
+    PrometheusConfig,
     RetryConfig,
     StoryConfig,
     SystemConfig,
+    TracingConfig,
 )
 from lakestory.config.models.project import ProjectConfig
 from lakestory.config.models.quality import (
@@ -52,10 +55,12 @@ __all__ = [
     "LocalConnection",
     "LoggingConfig",
     "MaintenanceConfig",
+    "MetricsConfig",
     "NodeConfig",
     "PipelineConfig",
     "PostgresConnection",
     "ProjectConfig",
+    "PrometheusConfig",
     "QuarantineConfig",
     "ReadConfig",
     "RetryConfig",
@@ -66,6 +71,7 @@ __all__ = [
     "StoryConfig",
     "SystemConfig",
     "TestConfig",
+    "TracingConfig",
     "TransformConfig",
     "VacuumConfig",
     "ValidationConfig",

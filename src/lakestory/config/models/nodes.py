@@ -7,8 +7,14 @@ from typing import Any, Literal
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from lakestory.config.models.base import NAME_PATTERN, Strict
+from lakestory.config.models.operations import LogLevel, RetryConfig
 from lakestory.config.models.quality import TestConfig, ValidationConfig, check_contracts
-from lakestory.config.models.tables import IncrementalConfig, MaintenanceConfig, SchemaPolicy
+from lakestory.config.models.tables import (
+    Duration,
+    IncrementalConfig,
+    MaintenanceConfig,
+    SchemaPolicy,
+)
 
 Format = Literal["csv", "parquet", "json", "delta"]
 WriteMode = Literal["overwrite", "append", "upsert", "append_once", "merge", "scd2"]
@@ -215,6 +221,11 @@ class NodeConfig(Strict):
     validation: ValidationConfig | None = None
     write: WriteConfig | None = None
     sensitive: bool | list[str] = False
+    # operations: fields given here override the project's `retry`; `timeout` bounds the
+    # whole node (attempts and the delays between them); `log_level` for this node's lines
+    retry: RetryConfig | None = None
+    timeout: Duration | None = None
+    log_level: LogLevel | None = None
 
     _key_path: tuple[str | int, ...] = PrivateAttr(default=())
 
@@ -222,6 +233,11 @@ class NodeConfig(Strict):
     @classmethod
     def _steps_list(cls, value: Any) -> Any:
         return {"steps": value} if isinstance(value, list) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("depends_on", "tags", mode="before")
     @classmethod

@@ -13,9 +13,11 @@ from lakestory.config.models.operations import (
     AlertConfig,
     LineageConfig,
     LoggingConfig,
+    MetricsConfig,
     RetryConfig,
     StoryConfig,
     SystemConfig,
+    TracingConfig,
 )
 
 EngineName = Literal["duckdb", "polars", "pandas", "spark"]
@@ -37,6 +39,8 @@ class ProjectConfig(Strict):
     alerts: list[AlertConfig] = Field(default_factory=list)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     lineage: LineageConfig | None = None
+    metrics: MetricsConfig | None = None
+    tracing: TracingConfig | None = None
 
     @model_validator(mode="after")
     def _unique_pipelines(self) -> ProjectConfig:
