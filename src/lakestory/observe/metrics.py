@@ -1,9 +1,350 @@
-"""(being written)"""
+"""Prometheus metrics of runs and nodes: a node-exporter textfile, a Pushgateway or an HTTP
+endpoint (``metrics: {prometheus: {textfile: path} | {pushgateway: url} | {port: 9108}}``).
+
+Every metric starts with ``lakestory_`` and carries ``project`` and ``env``; node metrics
+add ``pipeline`` and ``node``. No label holds a run id or a value from the data, so the
+number of series is bounded by the project's config. Durations are gauges of the last run
+(a textfile or a push is one snapshot per run, where a histogram would hold one
+observation); counts are counters. The metrics live in a registry of their own, never
+prometheus_client's global one.
+
+- ``textfile``: written at the end of every run, atomically (a temporary file, then a
+  rename). The counters of the previous file are read back and added to, so they keep
+  counting across runs as counters should, and the series of nodes this run did not run
+  keep their last values.
+- ``pushgateway``: pushed at the end of every run, one group per pipeline of the run
+  (grouping key ``project``, ``env`` when set, ``pipeline``) and one group for the run
+  metrics, so a run of one pipeline does not wipe another's. Counters there count the
+  pushing run only (Pushgateway semantics). Pushes stop at the first failure and take at
+  most :data:`PUSH_TIMEOUT_S` in all; a failure is logged and never fails the run.
+- ``port``: one HTTP endpoint per (host, port) for the life of the process, shared by every
+  run in it; counters count every run since the process started.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakestory.config.models import PrometheusConfig
+from lakestory.runtime.events import Event, NodeFinished, NodeRetrying, RunFinished
+from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.secrets.redactor import current as current_redactor
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import Metric
+
+log = logging.getLogger(__name__)
+
+PUSH_TIMEOUT_S = 5.0  # the most a Pushgateway that is down or hangs costs a run, in all
+
+RUN = ("project", "env")
+PIPELINE = (*RUN, "pipeline")
+NODE = (*PIPELINE, "node")
+# name (without the _total of counters): kind, labels, help
+SPECS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "lakestory_runs": ("counter", (*RUN, "status"), "Runs by outcome."),
+    "lakestory_run_duration_seconds": ("gauge", RUN, "Duration of the last run."),
+    "lakestory_run_last_success_timestamp_seconds": (
+        "gauge",
+        RUN,
+        "When the last successful run ended (Unix time).",
+    ),
+    "lakestory_pipeline_runs": (
+        "counter",
+        (*PIPELINE, "status"),
+        "Runs of each pipeline by its outcome in the run (failed when a node failed).",
+    ),
+    "lakestory_pipeline_last_success_timestamp_seconds": (
+        "gauge",
+        PIPELINE,
+        "When the last run in which none of the pipeline's nodes failed ended (Unix time).",
+    ),
+    "lakestory_node_runs": ("counter", (*NODE, "status"), "Node runs by outcome."),
+    "lakestory_node_duration_seconds": ("gauge", NODE, "Duration of the node's last run."),
+    "lakestory_node_last_success_timestamp_seconds": (
+        "gauge",
+        NODE,
+        "When the node last succeeded (Unix time).",
+    ),
+    "lakestory_node_rows_read": ("counter", NODE, "Rows the node read."),
+    "lakestory_node_rows_written": ("counter", NODE, "Rows the node wrote."),
+    "lakestory_node_rows_dropped": ("counter", NODE, "Rows removed by `on_fail: drop`."),
+    "lakestory_node_rows_quarantined": (
+        "counter",
+        NODE,
+        "Rows written to the quarantine table.",
+    ),
+    "lakestory_check_failures": (
+        "counter",
+        (*NODE, "check", "check_type", "status"),
+        "Data-quality tests that did not pass (status warned, dropped, quarantined, failed; "
+        "a blocked gate is check and check_type `gate`, status blocked).",
+    ),
+    "lakestory_node_errors": ("counter", (*NODE, "kind"), "Node failures by error kind."),
+    "lakestory_node_retries": ("counter", NODE, "Retried attempts of nodes."),
+}
 
 
-def metrics_observer(loaded: Any, plan: Any) -> Any:
-    return None
+class Metrics:
+    """The lakestory metrics in one registry; thread-safe (prometheus_client is)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        import prometheus_client as prom
+
+        from lakestory._version import __version__
+
+        self.registry = registry or prom.CollectorRegistry(auto_describe=True)
+        kinds = {"counter": prom.Counter, "gauge": prom.Gauge}
+        self.m: dict[str, Any] = {
+            name: kinds[kind](name, doc, labels, registry=self.registry)
+            for name, (kind, labels, doc) in SPECS.items()
+        }
+        info = prom.Info("lakestory", "The lakestory version.", registry=self.registry)
+        info.info({"version": __version__})
+
+    def seed(self, text: str) -> None:
+        """Start from a previous textfile: counters add to its values, gauges keep them."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(text):
+            spec = SPECS.get(family.name)
+            if spec is None:
+                continue
+            kind, labels, _ = spec
+            wanted = family.name + ("_total" if kind == "counter" else "")
+            for s in family.samples:
+                if s.name != wanted or set(s.labels) != set(labels):
+                    continue  # _created samples, or a file of another lakestory version
+                child = self.m[family.name].labels(**s.labels)
+                child.inc(s.value) if kind == "counter" else child.set(s.value)
+
+    def node_finished(self, base: dict[str, str], r: NodeRecord) -> None:
+        node = {**base, "pipeline": r.pipeline, "node": r.node}
+        self.m["lakestory_node_runs"].labels(**node, status=r.status).inc()
+        if r.duration is not None:
+            self.m["lakestory_node_duration_seconds"].labels(**node).set(r.duration)
+        if r.status == "success" and r.ended_at is not None:
+            ts = r.ended_at.timestamp()
+            self.m["lakestory_node_last_success_timestamp_seconds"].labels(**node).set(ts)
+        for name, value in (
+            ("rows_read", r.rows_read),
+            ("rows_written", r.rows_written),
+            ("rows_dropped", r.rows_dropped),
+            ("rows_quarantined", r.rows_quarantined),
+        ):
+            if value:
+                self.m[f"lakestory_node_{name}"].labels(**node).inc(value)
+        for c in r.checks:
+            if c.get("status") not in (None, "passed"):
+                check = {"check": str(c.get("name")), "check_type": str(c.get("type"))}
+                self.m["lakestory_check_failures"].labels(
+                    **node, **check, status=str(c["status"])
+                ).inc()
+        if r.gate and r.gate.get("status") == "blocked":
+            gate = {"check": "gate", "check_type": "gate", "status": "blocked"}
+            self.m["lakestory_check_failures"].labels(**node, **gate).inc()
+        if r.status == "failed":
+            kind = str((r.error or {}).get("kind") or "error")
+            self.m["lakestory_node_errors"].labels(**node, kind=kind).inc()
+
+    def run_finished(self, base: dict[str, str], res: RunResult) -> None:
+        self.m["lakestory_runs"].labels(**base, status=res.status).inc()
+        if res.duration is not None:
+            self.m["lakestory_run_duration_seconds"].labels(**base).set(res.duration)
+        ended = (res.ended_at.timestamp() if res.ended_at else None) or time.time()
+        if res.status == "success":
+            self.m["lakestory_run_last_success_timestamp_seconds"].labels(**base).set(ended)
+        for pipeline, status in pipeline_statuses(res).items():
+            labels = {**base, "pipeline": pipeline}
+            self.m["lakestory_pipeline_runs"].labels(**labels, status=status).inc()
+            if status == "success":
+                self.m["lakestory_pipeline_last_success_timestamp_seconds"].labels(**labels).set(
+                    ended
+                )
+
+
+def pipeline_statuses(res: RunResult) -> dict[str, str]:
+    """Each pipeline's outcome in a run: failed when one of its nodes failed, aborted when
+    one was aborted, else success."""
+    seen: dict[str, set[str]] = {}
+    for r in res.nodes:
+        seen.setdefault(r.pipeline, set()).add(r.status)
+    return {
+        p: next((s for s in ("failed", "aborted") if s in statuses), "success")
+        for p, statuses in seen.items()
+    }
+
+
+class MetricsObserver:
+    """Updates :class:`Metrics` as events come; ``export`` runs after the run's end."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        project: str,
+        env: str | None,
+        export: Callable[[RunResult], None] | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.base = {"project": project, "env": env or ""}
+        self.export = export
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, NodeRetrying):
+            r = event.record
+            node = {**self.base, "pipeline": r.pipeline, "node": r.node}
+            self.metrics.m["lakestory_node_retries"].labels(**node).inc()
+        elif isinstance(event, NodeFinished):
+            self.metrics.node_finished(self.base, event.record)
+        elif isinstance(event, RunFinished):
+            self.metrics.run_finished(self.base, event.result)
+            if self.export is not None:
+                self.export(event.result)
+
+
+# --- textfile -------------------------------------------------------------------------
+
+
+def textfile_metrics(path: Path) -> Metrics:
+    """A registry that starts from the file's previous values (an unreadable file is
+    logged and started afresh: the counters then restart, which Prometheus reads as a
+    reset)."""
+    metrics = Metrics()
+    try:
+        if path.exists():
+            metrics.seed(path.read_text("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        log.warning("the metrics file %s could not be read, starting afresh: %s", path, exc)
+        metrics = Metrics()
+    return metrics
+
+
+def write_textfile(path: Path, metrics: Metrics) -> None:
+    from prometheus_client import write_to_textfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        collector: Any = _Only(metrics.registry)
+        write_to_textfile(str(path), collector)  # a temporary file, then a rename
+    except OSError as exc:
+        log.warning("the metrics file %s could not be written: %s", path, exc)
+
+
+@dataclass
+class _Only:
+    """A collector with the samples of one pipeline (with None, those of no pipeline; with
+    ``...``, all), without the ``_created`` series: a snapshot restarts them every run."""
+
+    registry: CollectorRegistry
+    pipeline: Any = ...
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            family.samples = [
+                s
+                for s in family.samples
+                if not s.name.endswith("_created")
+                and (self.pipeline is ... or s.labels.get("pipeline") == self.pipeline)
+            ]
+            if family.samples:
+                yield family
+
+
+# --- pushgateway ----------------------------------------------------------------------
+
+
+def push(url: str, job: str, metrics: Metrics, res: RunResult, env: str | None) -> None:
+    """One push per pipeline of the run, then one of the run metrics; stops at the first
+    failure, all within :data:`PUSH_TIMEOUT_S`."""
+    from prometheus_client import push_to_gateway
+
+    deadline = time.monotonic() + PUSH_TIMEOUT_S
+    key = {"project": res.project, **({"env": env} if env else {})}
+    groups: list[str | None] = [*sorted(pipeline_statuses(res)), None]
+    for pipeline in groups:
+        grouping = {**key, "pipeline": pipeline} if pipeline else key
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError(f"{PUSH_TIMEOUT_S:g}s were spent")
+            collector: Any = _Only(metrics.registry, pipeline)
+            push_to_gateway(url, job, collector, grouping_key=grouping, timeout=left)
+        except (OSError, HTTPException, ValueError) as exc:  # never fails the run
+            message = current_redactor().redact_text(str(exc))
+            log.warning("the metrics could not be pushed to %s: %s", url, message)
+            return
+
+
+# --- port -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Server:
+    metrics: Metrics
+    port: int
+    server: Any
+
+
+_servers: dict[tuple[str, int], _Server] = {}
+_servers_lock = threading.Lock()
+_last_port: int | None = None
+
+
+def serve(host: str, port: int) -> Metrics:
+    """The metrics of the process's endpoint on host:port, started on first use."""
+    global _last_port
+    from prometheus_client import start_http_server
+
+    with _servers_lock:
+        found = _servers.get((host, port))
+        if found is None:
+            metrics = Metrics()
+            server, _ = start_http_server(port, addr=host, registry=metrics.registry)
+            found = _Server(metrics, int(server.server_address[1]), server)
+            _servers[(host, port)] = found
+            log.info("metrics served on http://%s:%d/metrics", host, found.port)
+        _last_port = found.port
+        return found.metrics
+
+
+def metrics_server_port() -> int | None:
+    """The port of the metrics endpoint this process started or reused last (the one bound
+    for ``port: 0``); None when there is none."""
+    return _last_port
+
+
+# --- the factory ----------------------------------------------------------------------
+
+
+def metrics_observer(loaded: Any, plan: Any) -> MetricsObserver | None:
+    """The run's metrics observer, or None when ``metrics`` is not configured."""
+    cfg = loaded.config.metrics
+    if cfg is None:
+        return None
+    prom: PrometheusConfig = cfg.prometheus
+    project, env = plan.project, plan.env
+    if prom.textfile is not None:
+        path = Path(prom.textfile)
+        path = path if path.is_absolute() else Path(loaded.root_dir) / path
+        metrics = textfile_metrics(path)
+        return MetricsObserver(metrics, project, env, lambda _: write_textfile(path, metrics))
+    if prom.pushgateway is not None:
+        url, metrics = prom.pushgateway, Metrics()
+        return MetricsObserver(
+            metrics, project, env, lambda res: push(url, prom.job, metrics, res, env)
+        )
+    assert prom.port is not None  # PrometheusConfig takes exactly one
+    try:
+        metrics = serve(prom.host, prom.port)
+    except OSError as exc:  # the port is taken: the run goes on without its endpoint
+        log.warning("metrics endpoint %s:%s could not start: %s", prom.host, prom.port, exc)
+        return None
+    return MetricsObserver(metrics, project, env)
