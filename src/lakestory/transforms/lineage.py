@@ -27,7 +27,7 @@ Names are compared case-insensitively (as Spark does); the sets returned are low
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -35,7 +35,15 @@ from sqlglot import exp
 from lakestory.transforms.sensitivity import Sensitive, names, through_steps
 from lakestory.transforms.sql import parse_spark_sql
 
-__all__ = ["Sensitive", "names", "step_outputs", "through_steps"]
+__all__ = [
+    "Columns",
+    "Sensitive",
+    "names",
+    "node_columns",
+    "step_columns",
+    "step_outputs",
+    "through_steps",
+]
 
 
 class _Unknown(Exception):
@@ -221,3 +229,219 @@ def _column_sensitive(
         return name in visible or name in own
     # an outer (correlated) reference, or a field of a struct column
     return name in visible or table in visible or table in own
+
+
+# -- column lineage: where each output column comes from ---------------------------------
+#
+# The same walk as above, keeping for each output column the input fields it derives from
+# instead of a yes/no. Used by OpenLineage's ``columnLineage`` facet (lakestory.observe).
+
+Field = tuple[str, str]  # (a table as the SQL names it: "df", a node, an alias; a column)
+# how a field reaches an output column, least to most changed: a copy, a computation, an
+# aggregate (OpenLineage's DIRECT transformation subtypes)
+IDENTITY, TRANSFORMATION, AGGREGATION = "IDENTITY", "TRANSFORMATION", "AGGREGATION"
+_RANK = {IDENTITY: 0, TRANSFORMATION: 1, AGGREGATION: 2}
+Origins = dict[Field, str]  # field -> subtype
+
+
+@dataclass
+class Columns:
+    """What a query (or a node's steps) gives: each listed output column's origins, and the
+    tables whose columns a ``*`` passed through without being listed (their columns are
+    unknown here): an output column that is not listed comes, by name, from those."""
+
+    columns: dict[str, Origins] = field(default_factory=dict)
+    passthrough: tuple[str, ...] = ()
+
+    def origins(self, column: str) -> Origins:
+        name = column.lower()
+        if name in self.columns:
+            return self.columns[name]
+        return {(t, name): IDENTITY for t in self.passthrough}
+
+
+def _merge(into: Origins, more: Origins, at_least: str = IDENTITY) -> None:
+    for f, sub in more.items():
+        sub = max(sub, at_least, key=_RANK.__getitem__)
+        if f not in into or _RANK[sub] > _RANK[into[f]]:
+            into[f] = sub
+
+
+def step_columns(sql: str, tables: Mapping[str, Sequence[str] | None]) -> Columns | None:
+    """The origins of the output columns of one Spark SQL step. ``tables`` gives the known
+    columns of each table the step reads by its (lower-case) name as written (None or
+    absent: unknown). None: the step could not be analysed."""
+    try:
+        query = parse_spark_sql(sql).expression
+        known = {
+            k.lower(): ([c.lower() for c in v] if v is not None else None)
+            for k, v in tables.items()
+        }
+        return _c_query(query, known, {})
+    except Exception:  # noqa: BLE001 - a construct not followed: lineage unknown
+        return None
+
+
+def node_columns(
+    steps: Sequence[tuple[str, str]],
+    tables: Mapping[str, Sequence[str] | None],
+    analyse: Callable[[str, Mapping[str, Sequence[str] | None]], Columns | None] = step_columns,
+) -> Columns | None:
+    """The origins of a node's output columns through its ``(kind, text)`` steps, in terms
+    of the tables the steps read (``df``: the node's input). Each step's output is the next
+    step's ``df``. None when a step is not SQL (a Python function: not traced) or could not
+    be analysed. No steps: the output is ``df``."""
+    current = Columns(passthrough=("df",))
+    for kind, text in steps:
+        if kind != "sql":
+            return None
+        step_tables = dict(tables)
+        step_tables["df"] = list(current.columns) if not current.passthrough else None
+        step = analyse(text, step_tables)
+        if step is None:
+            return None
+        current = _compose(step, current)
+    return current
+
+
+def _compose(step: Columns, before: Columns) -> Columns:
+    """``step`` read ``df`` = ``before``: express it in terms of what ``before`` read."""
+
+    def resolve(origins: Origins) -> Origins:
+        out: Origins = {}
+        for (table, col), sub in origins.items():
+            _merge(out, before.origins(col) if table == "df" else {(table, col): sub}, sub)
+        return out
+
+    columns = {name: resolve(o) for name, o in step.columns.items()}
+    passthrough: list[str] = []
+    for t in step.passthrough:
+        passthrough += list(before.passthrough) if t == "df" else [t]
+    return Columns(columns, tuple(dict.fromkeys(passthrough)))
+
+
+def _c_query(
+    node: exp.Expr, tables: Mapping[str, list[str] | None], ctes: Mapping[str, Columns]
+) -> Columns:
+    if isinstance(node, exp.Subquery):
+        return _c_query(node.this, tables, ctes)
+    with_ = node.args.get("with_")
+    if with_ is not None:
+        ctes = dict(ctes)
+        for cte in with_.expressions:
+            ctes[cte.alias_or_name.lower()] = _c_query(cte.this, tables, ctes)
+    if isinstance(node, exp.Select):
+        return _c_select(node, tables, ctes)
+    if isinstance(node, exp.SetOperation):
+        left = _c_query(node.this, tables, ctes)
+        right = _c_query(node.expression, tables, ctes)
+        if node.args.get("by_name"):
+            pairs = [(n, right.origins(n)) for n in left.columns]
+        elif left.passthrough or right.passthrough or len(left.columns) != len(right.columns):
+            raise _Unknown("set operation whose columns cannot be matched by position")
+        else:
+            pairs = list(zip(left.columns, right.columns.values(), strict=True))
+        columns = {n: dict(left.columns[n]) for n in left.columns}
+        for n, more in pairs:
+            _merge(columns[n], more)
+        return Columns(columns, left.passthrough)
+    raise _Unknown(type(node).__name__)
+
+
+def _c_select(
+    node: exp.Select, tables: Mapping[str, list[str] | None], ctes: Mapping[str, Columns]
+) -> Columns:
+    if node.args.get("laterals"):
+        raise _Unknown("LATERAL VIEW")
+    sources: dict[str, Columns] = {}
+    from_ = node.args.get("from_")
+    items = [from_.this] if from_ is not None else []
+    items += [j.this for j in node.args.get("joins") or []]
+    for item in items:
+        if item.args.get("pivots"):
+            raise _Unknown("PIVOT")
+        if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
+            name = item.name.lower()
+            dotted = ".".join(p.name.lower() for p in item.parts)
+            if not item.args.get("db") and name in ctes:
+                rel = ctes[name]
+            else:
+                table = dotted if dotted in tables or name not in tables else name
+                cols = tables.get(table)
+                rel = (
+                    Columns({c: {(table, c): IDENTITY} for c in cols})
+                    if cols is not None
+                    else Columns(passthrough=(table,))
+                )
+            sources[item.alias_or_name.lower()] = rel
+        elif isinstance(item, exp.Subquery):
+            sources[item.alias_or_name.lower()] = _c_query(item.this, tables, ctes)
+        else:
+            raise _Unknown(f"FROM {type(item).__name__}")
+    out = Columns()
+    passthrough: list[str] = []
+    for item in node.expressions:
+        star = isinstance(item, exp.Star) or (
+            isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
+        )
+        if star:
+            qualifier = item.table.lower() if isinstance(item, exp.Column) else ""
+            if qualifier and qualifier not in sources:
+                raise _Unknown(f"{qualifier}.* of an unknown table")
+            for rel in [sources[qualifier]] if qualifier else list(sources.values()):
+                for n, o in rel.columns.items():
+                    out.columns.setdefault(n, dict(o))
+                passthrough += rel.passthrough
+            continue
+        expr = item.this if isinstance(item, exp.Alias) else item
+        found = _c_expr(expr, sources, tables, ctes, out.columns)
+        if not isinstance(expr, exp.Column):
+            at_least = AGGREGATION if _aggregates(expr) else TRANSFORMATION
+            found = {f: max(s, at_least, key=_RANK.__getitem__) for f, s in found.items()}
+        out.columns[item.alias_or_name.lower()] = found
+    out.passthrough = tuple(dict.fromkeys(passthrough))
+    return out
+
+
+def _aggregates(expr: exp.Expr) -> bool:
+    return any(isinstance(e, exp.AggFunc) for e in expr.walk())
+
+
+def _c_expr(
+    node: exp.Expr,
+    sources: Mapping[str, Columns],
+    tables: Mapping[str, list[str] | None],
+    ctes: Mapping[str, Columns],
+    own: Mapping[str, Origins],
+) -> Origins:
+    """The fields an expression's value derives from (nested queries too)."""
+    out: Origins = {}
+    if isinstance(node, exp.Query):
+        for origins in _c_query(node, tables, ctes).columns.values():
+            _merge(out, origins, TRANSFORMATION)
+        return out
+    if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+        return _c_column(node, sources, own)
+    if isinstance(node, exp.Window):
+        node = node.this  # PARTITION BY / ORDER BY do not carry values
+    for child in node.iter_expressions():
+        _merge(out, _c_expr(child, sources, tables, ctes, own))
+    return out
+
+
+def _c_column(
+    col: exp.Column, sources: Mapping[str, Columns], own: Mapping[str, Origins]
+) -> Origins:
+    name, table = col.name.lower(), col.table.lower()
+    if table and table in sources:
+        return dict(sources[table].origins(name))
+    if table:
+        return {}  # a correlated reference or a struct field: not followed
+    listed = [rel for rel in sources.values() if name in rel.columns]
+    if listed:
+        return dict(listed[0].columns[name])
+    open_ = [rel for rel in sources.values() if rel.passthrough]
+    if len(open_) == 1 or (open_ and name not in own):
+        # the only table whose columns are unknown here; with several, the first one
+        return dict(open_[0].origins(name))
+    return dict(own.get(name, {}))
