@@ -41,7 +41,7 @@ pipelines:
 """
 FILES = {
     "data/orders.csv": "id,amount\n1,10\n2,-5\n3,7\n",
-    "data/bad.csv": "id,amount\n1,10\n2,20,5\nsecret-canary,1\n",
+    "data/bad.csv": "id,amount\n1,10\n2,20,5\n",
 }
 
 
