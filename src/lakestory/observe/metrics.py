@@ -329,6 +329,14 @@ def metrics_observer(loaded: Any, plan: Any) -> MetricsObserver | None:
     cfg = loaded.config.metrics
     if cfg is None:
         return None
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        log.warning(
+            "`metrics` is configured but prometheus-client is not installed: "
+            "pip install 'lakestory[metrics]'. This run reports no metrics."
+        )
+        return None
     prom: PrometheusConfig = cfg.prometheus
     project, env = plan.project, plan.env
     if prom.textfile is not None:

@@ -216,4 +216,11 @@ def tracing_observer(
     cfg: TracingConfig | None = loaded.config.tracing
     if cfg is None:
         return None
-    return TracingObserver(cfg, plan.project, plan.env, exporter)
+    try:
+        return TracingObserver(cfg, plan.project, plan.env, exporter)
+    except ImportError:
+        log.warning(
+            "`tracing` is configured but OpenTelemetry is not installed: "
+            "pip install 'lakestory[tracing]'. This run sends no traces."
+        )
+        return None

@@ -3,16 +3,20 @@ seeding, the outcome of each pipeline."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lakestory.config.models import MetricsConfig, PrometheusConfig
 from lakestory.observe.metrics import (
     Metrics,
     MetricsObserver,
+    metrics_observer,
     pipeline_statuses,
     textfile_metrics,
     write_textfile,
@@ -128,3 +132,13 @@ def test_pipeline_statuses() -> None:
         NodeRecord("c.x", "c", "x", "aborted"),
     ]
     assert pipeline_statuses(result) == {"a": "failed", "b": "success", "c": "aborted"}
+
+
+def test_without_prometheus_client_a_run_goes_on_without_metrics(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import fails
+    prom = PrometheusConfig(textfile="m.prom")
+    loaded = SimpleNamespace(config=SimpleNamespace(metrics=MetricsConfig(prometheus=prom)))
+    assert metrics_observer(loaded, SimpleNamespace(project="shop", env=None)) is None
+    assert "pip install 'lakestory[metrics]'" in caplog.text

@@ -3,16 +3,18 @@ events, redacted failure messages, the OTLP URL."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from lakestory.config.models import TracingConfig
-from lakestory.observe.tracing import TracingObserver, traces_url
+from lakestory.observe.tracing import TracingObserver, traces_url, tracing_observer
 from lakestory.runtime.events import (
     NodeFinished,
     NodeRetrying,
@@ -126,3 +128,12 @@ def test_a_node_still_running_when_the_run_ends_is_ended_too(
     observer(RunFinished(result))
     names = sorted(s.name for s in exporter.get_finished_spans())
     assert names == ["node p.n1", "run shop"]
+
+
+def test_without_opentelemetry_a_run_goes_on_without_traces(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.resources", None)  # import fails
+    loaded = SimpleNamespace(config=SimpleNamespace(tracing=CFG))
+    assert tracing_observer(loaded, SimpleNamespace(project="shop", env=None)) is None
+    assert "pip install 'lakestory[tracing]'" in caplog.text
