@@ -171,7 +171,7 @@ def test_teams_alerts_are_adaptive_cards(project: Make, cli: Cli, receiver: Star
     shown = {f["title"]: f["value"] for f in facts["facts"]}
     assert shown["Project"] == "shop" and shown["Status"] == "failed"
     assert shown["Pipelines"] == "shop" and len(shown["Run"]) == 16
-    assert shown["Rows"] == "20 read, 9 written"
+    assert shown["Rows"] == "20 read, 9 written, 1 quarantined"
     texts = [b["text"] for b in rest]
     assert any(t.startswith("shop.login: ") and f"login refused for {MASK}" in t for t in texts)
     assert Path(texts[-1].removeprefix("Story: ")).exists()

@@ -24,14 +24,13 @@ import tempfile
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lakestory.config.loader import LoadedConfig
 from lakestory.config.models import AlertConfig
 from lakestory.runtime.events import (
     Event,
@@ -40,6 +39,7 @@ from lakestory.runtime.events import (
     RunFinished,
     RunStarted,
 )
+from lakestory.runtime.plan import Plan
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.secrets.redactor import current as current_redactor
 
@@ -152,7 +152,10 @@ def _summary(f: dict[str, Any]) -> list[tuple[str, str]]:
         pairs.append(("Node", f["node"]))
     rows = f.get("rows")
     if rows:
-        pairs.append(("Rows", f"{rows['read']} read, {rows['written']} written"))
+        shown = f"{rows['read']} read, {rows['written']} written"
+        if rows.get("quarantined"):
+            shown += f", {rows['quarantined']} quarantined"
+        pairs.append(("Rows", shown))
     if f.get("quarantine"):
         q = f["quarantine"]
         pairs.append(("Quarantined", f"{q['rows']} rows in {q['target']}"))
@@ -321,6 +324,8 @@ def host_of(url: str) -> str:
 
 def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> None:
     """POST ``payload`` as JSON; raises on a network error, a timeout or an HTTP error."""
+    import urllib.request  # only when an alert is sent: it costs ~20 ms to import
+
     body = json.dumps(payload, default=str).encode("utf-8")
     request = urllib.request.Request(
         url,
@@ -363,10 +368,10 @@ class Sender:
     """One destination's queue and daemon thread."""
 
     config: AlertConfig
-    post: Callable[[str, dict[str, Any], dict[str, str], float], None] = post_json
+    post: Callable[[str, dict[str, Any], dict[str, str], float], None] | None = None  # tests
     host: str = ""
     closed: bool = False
-    _queue: queue.Queue[Job] = field(default_factory=queue.Queue)
+    _queue: queue.Queue[Job | None] = field(default_factory=queue.Queue)
     _pending: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
     _thread: threading.Thread | None = None
@@ -386,15 +391,17 @@ class Sender:
 
     def wait(self, deadline: float) -> int:
         """Wait until the queue is empty or ``deadline`` (monotonic) passes; returns how
-        many alerts are still unsent. After this, queued alerts are dropped."""
+        many alerts are still unsent. After this, queued alerts are dropped and the thread
+        ends once its current send (if any) is over."""
         with self._idle:
             self._idle.wait_for(lambda: self._pending == 0, max(0.0, deadline - time.monotonic()))
             self.closed = True
+            if self._thread is not None:
+                self._queue.put(None)  # the thread's last item
             return self._pending
 
     def _work(self) -> None:
-        while True:
-            job = self._queue.get()
+        while (job := self._queue.get()) is not None:
             try:
                 if not self.closed:
                     self._deliver(job)
@@ -406,10 +413,13 @@ class Sender:
                     self._idle.notify_all()
 
     def _deliver(self, job: Job) -> None:
+        from http.client import HTTPException  # imported with urllib.request by post_json
+
         timeout = self.config.timeout.total_seconds()
         for attempt in (1, 2):
             try:
-                self.post(self.config.url, job.payload, self.config.headers, timeout)
+                send = self.post or post_json
+                send(self.config.url, job.payload, self.config.headers, timeout)
                 return
             except (OSError, HTTPException, ValueError) as exc:  # logged, never raised
                 if attempt == 1 and _retryable(exc) and not self.closed:
@@ -481,7 +491,7 @@ class AlertObserver:
 
     def _throttled(self, sender: Sender, kind: str, facts: dict[str, Any]) -> Job | None:
         """The job to queue, or None when the throttle holds it back (logged at INFO)."""
-        job = Job(kind, dict(facts), facts["run_id"])
+        job = Job(kind, {**facts, "suppressed": 0}, facts["run_id"])
         window = sender.config.throttle
         if window is None:
             return job
@@ -523,7 +533,7 @@ class AlertObserver:
                 )
 
 
-def alert_observer(loaded: Any, plan: Any) -> AlertObserver | None:
+def alert_observer(loaded: LoadedConfig, plan: Plan) -> AlertObserver | None:
     """The run's alert observer, or None when no alert is configured."""
     configs = [c for c in loaded.config.alerts if c.on_events]
     if not configs:
