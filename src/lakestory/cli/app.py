@@ -166,7 +166,8 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error."""
+    """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error,
+    130 interrupted."""
     from lakestory.cli import output
     from lakestory.cli.progress import ProgressDisplay
     from lakestory.cli.render import print_failures
@@ -199,6 +200,8 @@ def run(
         output.emit_json(result.to_dict())
     else:
         print_failures(result, output.out, output.err)
+    if result.status == "aborted":
+        raise typer.Exit(130)  # the shell's code for a run stopped by Ctrl-C
     if not result.ok:
         raise typer.Exit(1)
 

@@ -8,10 +8,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+from lakestory.runtime.events import (
+    Event,
+    NodeFinished,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+)
 from lakestory.runtime.records import NodeRecord
 
-_MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
+_MARK = {
+    "success": "[green]✓[/]",
+    "failed": "[red]✗[/]",
+    "skipped": "[yellow]-[/]",
+    "aborted": "[red]![/]",
+}
 
 
 class ProgressDisplay:
@@ -40,6 +52,12 @@ class ProgressDisplay:
             self.progress.start()
         elif isinstance(event, NodeStarted):
             self.tasks[event.record.key] = self.progress.add_task(escape(event.record.key))
+        elif isinstance(event, NodeRetrying):
+            self.console.print(
+                f"[yellow]↻ {escape(event.record.key)}  attempt {event.attempt} failed: "
+                f"{escape(str(event.error.get('message', '')))}; retrying in "
+                f"{event.delay_s:.2f}s[/]"
+            )
         elif isinstance(event, NodeFinished):
             r = event.record
             task = self.tasks.pop(r.key, None)
@@ -53,8 +71,9 @@ class ProgressDisplay:
 def _detail(r: NodeRecord) -> str:
     if r.status == "skipped":
         return f"[yellow]skipped: {escape(r.skipped_because or '')}[/]"
-    if r.status == "failed":
-        return f"[red]failed after {r.duration or 0:.2f}s[/]"
+    tries = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
+    if r.status in ("failed", "aborted"):
+        return f"[red]{r.status} after {r.duration or 0:.2f}s{tries}[/]"
     bits = []
     if r.rows_read is not None:
         bits.append(f"{r.rows_read:,} read")
@@ -65,7 +84,7 @@ def _detail(r: NodeRecord) -> str:
         )
     elif r.rows_out is not None:
         bits.append(f"{r.rows_out:,} rows")
-    text = f"[dim]{', '.join(bits)}  {r.duration or 0:.2f}s[/]"
+    text = f"[dim]{', '.join(bits)}  {r.duration or 0:.2f}s{tries}[/]"
     checks = _checks(r)
     return f"{text}\n    {checks}" if checks else text
 

@@ -73,8 +73,8 @@ def print_failures(result: RunResult, out: Console, err: Console) -> None:
     for r in result.nodes:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    for r in result.failed:
-        err.print(f"\n[bold red]✗ {escape(r.key)} failed[/]")
+    for r in (r for r in result.nodes if r.status in ("failed", "aborted")):
+        err.print(f"\n[bold red]✗ {escape(r.key)} {r.status}[/]")
         for line in (r.error or {}).get("text", "").splitlines():
             style = "yellow" if line.startswith("hint:") else ""
             err.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")

@@ -8,6 +8,7 @@ error is worth retrying is a property of the error (:attr:`LakestoryError.transi
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
@@ -214,3 +215,80 @@ class ErrorList:
     def raise_if_any(self) -> None:
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else ConfigErrors(self.errors)
+
+
+# Errors worth another attempt, by what they are rather than where they came from.
+_TRANSIENT_ERRNOS = {
+    errno.EAGAIN,
+    errno.EBUSY,
+    errno.ECONNABORTED,
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.EHOSTUNREACH,
+    errno.ENETDOWN,
+    errno.ENETRESET,
+    errno.ENETUNREACH,
+    errno.EPIPE,
+    errno.ETIMEDOUT,
+}
+_TRANSIENT_NAMES = {
+    "CommitFailedError",  # deltalake: another writer committed first
+    "ThrottlingException",
+    "Throttling",
+    "SlowDown",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "ServiceUnavailableError",
+    "TooManyRequests",
+    "RequestTimeout",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "EndpointConnectionError",
+    "ServerTimeoutError",
+    "RemoteDisconnected",
+    "IncompleteRead",
+}
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Is ``exc`` worth retrying: an I/O or network error, throttling, a commit conflict?
+
+    lakestory's own errors say so themselves (:attr:`LakestoryError.transient`); the
+    deterministic ones (config, SQL, data, checks) are never retried. Errors that wrap
+    another (a user's step, a write) are judged by the error they wrap.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, LakestoryError):
+            if current.transient:
+                return True
+            if not isinstance(current, StepError | WriteError):
+                return False
+        elif _looks_transient(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _looks_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+        return True
+    if any(c.__name__ in _TRANSIENT_NAMES for c in type(exc).__mro__):
+        return True
+    response = getattr(exc, "response", None)
+    for status in (
+        getattr(exc, "status_code", None),
+        getattr(exc, "status", None),
+        getattr(exc, "code", None),
+        getattr(response, "status_code", None),
+    ):
+        if isinstance(status, int) and status in _TRANSIENT_STATUS:
+            return True
+    return False

@@ -94,4 +94,9 @@ class Engine(Protocol):
         """MERGE the frame (as ``source``) into the Delta table at ``target`` (``target``)."""
         ...
 
+    def interrupt(self, thread_id: int) -> None:
+        """Stop the query the worker thread ``thread_id`` is running, if any (a node that
+        timed out or a run that was interrupted); the query raises in that thread."""
+        ...
+
     def close(self) -> None: ...

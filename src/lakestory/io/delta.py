@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from lakestory.core import faults
+from lakestory.core import cancel, faults
 from lakestory.core.errors import DataError
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def merge(uri: str, data: DataFactory, spec: MergeSpec, commit: Commit = Commit(
     def attempt() -> None:
         table = DeltaTable(uri)
         merger = table.merge(
-            data(),
+            _counted(data(), [0]),
             datafusion_sql(spec.predicate),
             source_alias="source",
             target_alias="target",
@@ -282,12 +282,24 @@ def _ident(name: str) -> str:
 
 
 def _counted(reader: pa.RecordBatchReader, rows: list[int]) -> pa.RecordBatchReader:
+    """The stream a commit writes, counting its rows and stopping (before the commit) when
+    the node's work is cancelled. The token is taken here, in the node's thread: delta-rs
+    may pull the batches from threads of its own."""
     import pyarrow as pa
 
+    token = cancel.current()
+
     def batches() -> Iterator[pa.RecordBatch]:
+        if token is not None:
+            token.check()
         for batch in reader:
+            if token is not None:
+                token.check()
             rows[0] += batch.num_rows
             yield batch
+        if token is not None:
+            token.check()
+            token.committing = True  # from here on the commit cannot be stopped
         faults.point("during_write")  # everything streamed, nothing committed yet
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())

@@ -12,12 +12,12 @@ from typing import Any
 
 from lakestory import quality
 from lakestory.config.models import IncrementalConfig, SchemaPolicy, WriteConfig
-from lakestory.core import faults
+from lakestory.core import cancel, faults
 from lakestory.core.errors import DataError, LakestoryError, QualityError, SqlError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Engine, Frame
 from lakestory.io import delta, maintenance
-from lakestory.io.specs import Source, WriteOutcome
+from lakestory.io.specs import Source, Target, WriteOutcome
 from lakestory.runtime import incremental
 from lakestory.runtime.events import Event, GateBlocked, RowsQuarantined
 from lakestory.runtime.graph import Step
@@ -105,6 +105,7 @@ class NodeRun:
             assert df is not None  # the graph refuses contracts on a node without input
             df = self._check(node.contracts, df, inputs).frame
         for step in node.steps:
+            cancel.check()
             df = self._step(step, df, inputs)
             self.local.append(df)
         assert df is not None
@@ -295,21 +296,36 @@ class NodeRun:
         st = strategy(target.mode)
         assert st is not None
         faults.point("before_write")
+        cancel.check()
         try:
             outcome = st.write(ctx, frame)
-            faults.point("after_commit")
-            if target.format == "delta":
-                cfg = node.config.write
-                report = maintenance.maintain_after_write(
-                    target.location.uri, target.location.display(), cfg.maintenance, cfg.properties
-                )
-                if report is not None and report.actions:
-                    rec.note = f"maintenance: {', '.join(report.actions)}"
-            return outcome
         except LakestoryError as exc:
             raise exc.located(**(node.write_where or node.where).to_dict()) from None
         finally:
             self.local.extend(ctx.local)
+        faults.point("after_commit")
+        if target.format == "delta":
+            self._maintain(target)
+        return outcome
+
+    def _maintain(self, target: Target) -> None:
+        """Housekeeping after a commit. The data is committed whatever happens here, so a
+        failure is a warning in the node's note, never a failed node (a retry would write
+        the data again)."""
+        cfg, rec = self.planned.node.config.write, self.record
+        assert cfg is not None
+        try:
+            report = maintenance.maintain_after_write(
+                target.location.uri, target.location.display(), cfg.maintenance, cfg.properties
+            )
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning(
+                "maintenance of %s failed after the commit: %s", target.location.display(), exc
+            )
+            rec.note = f"maintenance failed after the commit (the data is written): {exc}"
+            return
+        if report is not None and report.actions:
+            rec.note = f"maintenance: {', '.join(report.actions)}"
 
     def _mark(self, df: Frame, inc: IncrementalConfig) -> dict[str, Any]:
         """The high-water mark after reading ``df``: the greatest value of the column."""

@@ -21,6 +21,7 @@ from lakestory.engines.base import Capabilities
 from lakestory.io import formats
 from lakestory.io.specs import Source, Target
 from lakestory.runtime.graph import Graph, ResolvedNode
+from lakestory.runtime.retry import NO_RETRY, RetryPolicy, policy_for
 from lakestory.writes import strategy
 
 
@@ -31,6 +32,7 @@ class PlannedNode:
     from_tables: dict[str, Source] = field(default_factory=dict)  # upstream read from disk
     consumers: list[str] = field(default_factory=list)  # planned nodes reading its output
     full_refresh: bool = False  # rebuilds its table from scratch (ignores its state)
+    retry: RetryPolicy = NO_RETRY  # the project's `retry:` with the node's on top
 
     @property
     def key(self) -> str:
@@ -49,6 +51,8 @@ class PlannedNode:
             "incremental": _incremental(n),
             "write": _target(n.target, self.full_refresh) if n.target else None,
             "checks": _checks(n),
+            "retry": self.retry.to_dict() if self.retry.max_attempts > 1 else None,
+            "timeout_s": n.config.timeout.total_seconds() if n.config.timeout else None,
         }
 
 
@@ -225,7 +229,9 @@ def build_plan(
         key = todo.pop(0)
         if key in planned:
             continue
-        pn = planned[key] = PlannedNode(graph.nodes[key], chosen[key])
+        node = graph.nodes[key]
+        retry = policy_for(loaded.config.retry, node.config.retry)
+        pn = planned[key] = PlannedNode(node, chosen[key], retry=retry)
         for dep in sorted(pn.node.data_deps):
             if dep in chosen:
                 continue

@@ -4,34 +4,77 @@ It knows nothing of stories, logs or alerts: those are observers on the event bu
 ``fail_fast`` stops starting new nodes after a failure; ``fail_later`` keeps running every
 node that does not depend on a failed one. Dependents of a failed node are skipped, so no
 node ever runs on a stale version of a failed node's output.
+
+Each node runs in a worker thread of its own, with a cancellation token (see
+:mod:`lakestory.core.cancel`):
+
+- **Retries**: an attempt that fails with a transient error (:func:`is_transient`) is run
+  again after the policy's delay, up to ``max_attempts``; deterministic errors fail at once.
+  Nothing a failed attempt did is kept: its quarantine rows are taken back out and the
+  write commits last, so a retry never repeats committed work.
+- **Timeouts**: a node past its ``timeout`` (attempts and delays included) is cancelled: its
+  running query is interrupted and its write stops before the commit. The runner waits a
+  short grace for it to unwind (longer when its commit is already under way), then records
+  the failure and moves on; a thread stuck in user code is abandoned and can never commit.
+- **Interrupts**: :meth:`Runner.stop` (or Ctrl-C) cancels every running node, skips the
+  rest and ends the run as ``aborted``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
+import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from lakestory.core import faults
-from lakestory.core.errors import LakestoryError
+from lakestory.core import cancel, faults, logctx
+from lakestory.core.errors import LakestoryError, is_transient
 from lakestory.engines.base import Engine, Frame
-from lakestory.runtime.events import EventBus, NodeFinished, NodeStarted, RunFinished, RunStarted
+from lakestory.runtime.events import (
+    EventBus,
+    NodeFinished,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+)
 from lakestory.runtime.execute import NodeRun
 from lakestory.runtime.incremental import RunContext
-from lakestory.runtime.plan import Plan
+from lakestory.runtime.plan import Plan, PlannedNode
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.runtime.retry import RetryPolicy
 from lakestory.secrets.redactor import current as current_redactor
 from lakestory.transforms.sqlcache import SqlCache
 
 log = logging.getLogger(__name__)
 
+GRACE_S = 5.0  # how long a cancelled node may take to unwind before it is abandoned
+_KEPT = {"key", "pipeline", "node", "target", "target_uri", "write_mode", "config_hash"}
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class _Job:
+    """A node running in its worker thread."""
+
+    key: str
+    token: cancel.Token
+    deadline: float | None  # time.monotonic() past which the node times out
+    thread: threading.Thread | None = None
+    give_up_at: float | None = None  # set once cancelled: when to stop waiting for it
+    abandoned: bool = False  # recorded as failed/aborted by the runner; its outcome is void
+    output: Frame | None = None
+    attempt_started: datetime | None = None
+    errors: list[BaseException] = field(default_factory=list)
 
 
 class Runner:
@@ -52,21 +95,15 @@ class Runner:
         self.engine = engine
         self.bus = bus
         self.max_workers = max_workers or min(4, os.cpu_count() or 1)
-        self.records = {
-            p.key: NodeRecord(
-                p.key,
-                p.node.pipeline,
-                p.node.name,
-                target=p.node.target.location.display() if p.node.target else None,
-                target_uri=p.node.target.location.uri if p.node.target else None,
-                write_mode=p.node.target.mode if p.node.target else None,
-                config_hash=p.node.config_hash,
-            )
-            for p in plan.nodes
-        }
+        self.records = {p.key: _record(p) for p in plan.nodes}
         self.outputs: dict[str, Frame] = {}
         self.pending_consumers = {p.key: set(p.consumers) for p in plan.nodes}
         self._lock = threading.Lock()
+        self._done: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._jobs: dict[str, _Job] = {}
+        self._stop_reason: str | None = None
+
+    # -- the scheduler (the caller's thread) -----------------------------------------------
 
     def run(self) -> RunResult:
         result = RunResult(
@@ -78,47 +115,149 @@ class Runner:
             pipelines=sorted({p.node.pipeline for p in self.plan.nodes}),
             options=self.plan.options(),
         )
-        self.bus.publish(RunStarted(result, tuple(self.records)))
+        with logctx.bound(run_id=self.ctx.run_id, project=self.plan.project):
+            self.bus.publish(RunStarted(result, tuple(self.records)))
+            try:
+                self._schedule(result)
+            except KeyboardInterrupt:
+                self._abort("the run was interrupted (Ctrl-C)")
+            if self._stop_reason is not None:
+                for key, rec in self.records.items():
+                    if rec.status == "pending":
+                        self._skip(key, self._stop_reason)
+            self._release_all()
+            result.ended_at = _now()
+            if self._stop_reason is not None:
+                result.status = "aborted"
+            else:
+                result.status = "failed" if result.failed else "success"
+            faults.point("before_run_finished")
+            self.bus.publish(RunFinished(result))
+        return result
+
+    def stop(self, reason: str = "the run was stopped") -> None:
+        """Abort the run from any thread (a signal handler): running nodes are cancelled,
+        waiting ones skipped, and the run ends as ``aborted``."""
+        self._stop_reason = self._stop_reason or reason
+        self._done.put(None)  # wake the scheduler
+
+    def _schedule(self, result: RunResult) -> None:
         deps = {
             p.key: {d for d in p.node.data_deps | p.node.order_deps if d in self.records}
             for p in self.plan.nodes
         }
         waiting = [p.key for p in self.plan.nodes]
-        running: dict[Future[None], str] = {}
         stop = False
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="lakestory") as pool:
-            while waiting or running:
-                for key in list(waiting):
-                    why = self._skip_reason(deps[key], stop)
-                    if why:
-                        waiting.remove(key)
-                        self._skip(key, why)
-                    elif self._ready(deps[key]) and len(running) < self.max_workers:
-                        # submit only what a worker can start now, so a fail_fast stop
-                        # never finds nodes already queued behind the failure
-                        waiting.remove(key)
-                        running[pool.submit(self._run_node, key)] = key
-                if not running:
-                    break  # defensive: nothing runnable is left
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    running.pop(fut)
-                    fut.result()
-                if self.plan.on_error == "fail_fast" and result.failed:
-                    stop = True
-        self._release_all()
-        result.ended_at = _now()
-        result.status = "failed" if result.failed else "success"
-        faults.point("before_run_finished")
-        self.bus.publish(RunFinished(result))
-        return result
+        while waiting or self._jobs:
+            if self._stop_reason is not None:
+                self._abort(self._stop_reason)
+                return  # run() skips the nodes still waiting
+            for key in list(waiting):
+                why = self._skip_reason(deps[key], stop)
+                if why:
+                    waiting.remove(key)
+                    self._skip(key, why)
+                elif self._ready(deps[key]) and len(self._jobs) < self.max_workers:
+                    # start only what a worker can start now, so a fail_fast stop
+                    # never finds nodes already queued behind the failure
+                    waiting.remove(key)
+                    self._start(key)
+            if not self._jobs:
+                break  # defensive: nothing runnable is left
+            self._wait_for_one()
+            if self.plan.on_error == "fail_fast" and result.failed:
+                stop = True
+
+    def _start(self, key: str) -> None:
+        planned = self.plan.node(key)
+        timeout = planned.node.config.timeout
+        deadline = time.monotonic() + timeout.total_seconds() if timeout else None
+        job = _Job(key, cancel.Token(), deadline)
+        thread = threading.Thread(
+            target=self._work, args=(planned, job), name=f"lakestory:{key}", daemon=True
+        )
+        job.thread = thread
+        self._jobs[key] = job
+        thread.start()
+
+    def _wait_for_one(self) -> None:
+        """Wait until a node ends, a deadline passes or the run is stopped."""
+        while True:
+            now = time.monotonic()
+            due = [t for j in self._jobs.values() for t in (j.deadline, j.give_up_at) if t]
+            wait = max(min(due) - now, 0.0) if due else None
+            try:
+                key = self._done.get(timeout=wait)
+            except queue.Empty:
+                if self._enforce_deadlines():
+                    return
+                continue
+            if key is None:  # stop() woke us
+                return
+            job = self._jobs.pop(key, None)
+            if job is not None:
+                return
+
+    def _enforce_deadlines(self) -> bool:
+        """Cancel nodes past their deadline, abandon those past their grace (True)."""
+        now, abandoned = time.monotonic(), False
+        for job in list(self._jobs.values()):
+            if job.deadline is not None and now >= job.deadline and not job.token.cancelled:
+                timeout = self.plan.node(job.key).node.config.timeout
+                assert timeout is not None
+                seconds = timeout.total_seconds()
+                self._cancel(job, f"the node ran past its timeout of {seconds:g}s")
+            elif job.give_up_at is not None and now >= job.give_up_at:
+                if job.token.committing:  # its commit is under way: wait for the outcome
+                    job.give_up_at = now + GRACE_S
+                    continue
+                self._abandon(job, "failed")
+                abandoned = True
+        return abandoned
+
+    def _cancel(self, job: _Job, reason: str) -> None:
+        job.token.cancel(reason)
+        job.deadline, job.give_up_at = None, time.monotonic() + GRACE_S
+        if job.thread is not None and job.thread.ident is not None:
+            try:
+                self.engine.interrupt(job.thread.ident)
+            except Exception as exc:  # noqa: BLE001 - the grace period still bounds the wait
+                log.warning("could not interrupt node %s: %s", job.key, exc)
+
+    def _abandon(self, job: _Job, status: str) -> None:
+        """Stop waiting for a cancelled node: record it now; its thread's outcome is void
+        (it cannot commit: its token is cancelled)."""
+        with self._lock:
+            if job.abandoned or self.records[job.key].status not in ("running",):
+                return
+            job.abandoned = True
+        log.warning("node %s did not stop within %gs of being cancelled", job.key, GRACE_S)
+        rec = self.records[job.key]
+        self._fail(rec, _cancelled_error(job.token.reason, self.plan.node(job.key)), status)
+        rec.ended_at = _now()
+        self._jobs.pop(job.key, None)
+        self._done_consuming(job.key, self.plan.node(job.key).node.data_deps)
+        self.bus.publish(NodeFinished(rec))
+
+    def _abort(self, reason: str) -> None:
+        """Cancel every running node and wait (boundedly) for them to end."""
+        self._stop_reason = self._stop_reason or reason
+        for job in list(self._jobs.values()):
+            if not job.token.cancelled:
+                self._cancel(job, reason)
+        while self._jobs:
+            try:
+                self._wait_for_one()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for anyone
+                for job in list(self._jobs.values()):
+                    self._abandon(job, "aborted")
 
     def _ready(self, deps: set[str]) -> bool:
         return all(self.records[d].status == "success" for d in deps)
 
     def _skip_reason(self, deps: set[str], stop: bool) -> str | None:
         """Why a waiting node will not run, or None while it still may."""
-        failed = sorted(d for d in deps if self.records[d].status == "failed")
+        failed = sorted(d for d in deps if self.records[d].status in ("failed", "aborted"))
         if failed:
             return f"upstream {', '.join(failed)} failed"
         if stop:
@@ -132,48 +271,116 @@ class Runner:
         self._done_consuming(key, self.plan.node(key).node.data_deps)
         self.bus.publish(NodeFinished(rec))
 
-    def _run_node(self, key: str) -> None:
-        planned = self.plan.node(key)
-        rec = self.records[key]
-        rec.status, rec.started_at, rec.attempts = "running", _now(), 1
+    # -- a node's worker thread --------------------------------------------------------------
+
+    def _work(self, planned: PlannedNode, job: _Job) -> None:
+        key = planned.key
+        try:
+            with (
+                logctx.bound(
+                    run_id=self.ctx.run_id,
+                    project=self.plan.project,
+                    pipeline=planned.node.pipeline,
+                    node=planned.node.name,
+                ),
+                cancel.scope(job.token),
+            ):
+                self._run_node(planned, job)
+        finally:
+            self._done.put(key)
+
+    def _run_node(self, planned: PlannedNode, job: _Job) -> None:
+        key, rec = planned.key, self.records[planned.key]
+        rec.status, rec.started_at = "running", _now()
+        timeout = planned.node.config.timeout
+        rec.timeout_s = timeout.total_seconds() if timeout else None
         self.bus.publish(NodeStarted(rec))
         with self._lock:
             upstream = {d: self.outputs[d] for d in planned.node.data_deps if d in self.outputs}
+        output: Frame | None = None
+        error: BaseException | None = None
         try:
-            node_run = NodeRun(
-                planned,
-                self.engine,
-                upstream,
-                rec,
-                self.sql,
-                self.ctx,
-                self.root,
-                publish=self.bus.publish,
-            )
-            output = node_run.run()
-        except LakestoryError as exc:
-            exc.located(pipeline=planned.node.pipeline, node=planned.node.name)
-            rec.status, rec.error = (
-                "failed",
-                current_redactor().redact({**exc.to_dict(), "text": exc.render()}),
-            )
-        except Exception as exc:  # a defect, not the user's data: record it, keep going
-            log.exception("internal error in node %s", key)
-            err = LakestoryError(f"internal error: {type(exc).__name__}: {exc}")
-            err.located(pipeline=planned.node.pipeline, node=planned.node.name)
-            rec.status, rec.error = (
-                "failed",
-                current_redactor().redact({**err.to_dict(), "text": err.render()}),
-            )
-        else:
-            with self._lock:  # output first: a consumer starts once the status says success
+            output = self._attempts(planned, rec, upstream, job)
+        except BaseException as exc:  # noqa: BLE001 - recorded below (KeyboardInterrupt too)
+            error = exc
+        with self._lock:
+            if job.abandoned:  # the runner has recorded this node already
                 if output is not None:
+                    self.engine.release(output)
+                return
+            if error is None:
+                if output is not None:  # output first: consumers start once status says so
                     self.outputs[key] = output
                 rec.status = "success"
-        finally:
             rec.ended_at = _now()
-            self._done_consuming(key, planned.node.data_deps)
+        if error is not None:
+            status = "aborted" if job.token.cancelled and self._stop_reason else "failed"
+            self._fail(rec, _as_error(error, job.token, planned), status)
+        elif job.token.cancelled:
+            rec.note = _join(
+                rec.note,
+                f"finished although cancelled ({job.token.reason}): its commit was under way",
+            )
+        self._done_consuming(key, planned.node.data_deps)
         self.bus.publish(NodeFinished(rec))
+
+    def _attempts(
+        self, planned: PlannedNode, rec: NodeRecord, upstream: dict[str, Frame], job: _Job
+    ) -> Frame | None:
+        """Run the node, again after transient failures, as its retry policy allows."""
+        policy: RetryPolicy = planned.retry
+        blank = _snapshot(rec)
+        attempt = 0
+        while True:
+            attempt += 1
+            rec.attempts = attempt
+            if attempt > 1:
+                _restore(rec, blank)
+            started = _now()
+            try:
+                job.token.check()
+                output = NodeRun(
+                    planned,
+                    self.engine,
+                    upstream,
+                    rec,
+                    self.sql,
+                    self.ctx,
+                    self.root,
+                    publish=self.bus.publish,
+                ).run()
+            except BaseException as exc:
+                transient = is_transient(exc) and not job.token.cancelled
+                retry = (
+                    transient
+                    and attempt < policy.max_attempts
+                    and rec.table_version is None  # nothing of this attempt is committed
+                    and isinstance(exc, Exception)
+                )
+                delay = policy.delay(attempt) if retry else None
+                entry = _attempt_entry(attempt, started, exc, planned, transient, delay)
+                rec.attempt_log.append(entry)
+                if not retry:
+                    raise
+                assert delay is not None
+                log.warning(
+                    "node %s: attempt %d of %d failed (%s); retrying in %.2fs",
+                    planned.key,
+                    attempt,
+                    policy.max_attempts,
+                    entry["error"]["message"],
+                    delay,
+                )
+                self.bus.publish(NodeRetrying(rec, attempt, entry["error"], delay))
+                job.token.sleep(delay)
+                continue
+            rec.attempt_log.append(_attempt_entry(attempt, started, None, planned, False, None))
+            return output
+
+    def _fail(self, rec: NodeRecord, error: dict[str, Any], status: str = "failed") -> None:
+        rec.status, rec.error = status, error
+        if rec.ended_at is None:
+            rec.ended_at = _now()
 
     def _done_consuming(self, key: str, deps: set[str]) -> None:
         """Release upstream outputs once their last consumer in this run is done."""
@@ -189,6 +396,84 @@ class Runner:
             self.engine.release(frame)
 
     def _release_all(self) -> None:
-        for frame in self.outputs.values():
+        with self._lock:
+            frames, self.outputs = list(self.outputs.values()), {}
+        for frame in frames:
             self.engine.release(frame)
-        self.outputs.clear()
+
+
+def _record(p: PlannedNode) -> NodeRecord:
+    target = p.node.target
+    return NodeRecord(
+        p.key,
+        p.node.pipeline,
+        p.node.name,
+        target=target.location.display() if target else None,
+        target_uri=target.location.uri if target else None,
+        write_mode=target.mode if target else None,
+        config_hash=p.node.config_hash,
+    )
+
+
+def _snapshot(rec: NodeRecord) -> dict[str, Any]:
+    """What a record holds before an attempt, to start the next attempt from."""
+    return {f.name: getattr(rec, f.name) for f in fields(rec)}
+
+
+def _restore(rec: NodeRecord, blank: dict[str, Any]) -> None:
+    keep = _KEPT | {"attempts", "attempt_log", "started_at", "status", "timeout_s"}
+    for name, value in blank.items():
+        if name not in keep:
+            setattr(rec, name, list(value) if isinstance(value, list) else value)
+
+
+def _as_error(exc: BaseException, token: cancel.Token, planned: PlannedNode) -> dict[str, Any]:
+    """The node's error as its record keeps it: located, rendered and redacted."""
+    if token.cancelled:
+        return _cancelled_error(token.reason, planned)
+    if isinstance(exc, LakestoryError):
+        err = exc
+    elif isinstance(exc, KeyboardInterrupt):
+        err = LakestoryError("interrupted")
+    else:  # a defect, not the user's data: log the traceback, keep going
+        log.error("internal error in node %s", planned.key, exc_info=exc)
+        err = LakestoryError(f"internal error: {type(exc).__name__}: {exc}")
+    err.located(pipeline=planned.node.pipeline, node=planned.node.name)
+    return current_redactor().redact({**err.to_dict(), "text": err.render()})
+
+
+def _cancelled_error(reason: str, planned: PlannedNode) -> dict[str, Any]:
+    hint = "its table was left as it was"
+    if "timeout" in reason:
+        hint += "; raise the node's `timeout:` if it needs longer"
+    err = cancel.Cancelled(reason, hint=hint)
+    err.located(pipeline=planned.node.pipeline, node=planned.node.name)
+    return current_redactor().redact({**err.to_dict(), "text": err.render()})
+
+
+def _attempt_entry(
+    attempt: int,
+    started: datetime,
+    exc: BaseException | None,
+    planned: PlannedNode,
+    transient: bool,
+    delay: float | None,
+) -> dict[str, Any]:
+    error = None
+    if exc is not None:
+        message = exc.what if isinstance(exc, LakestoryError) else f"{type(exc).__name__}: {exc}"
+        kind = exc.kind if isinstance(exc, LakestoryError) else type(exc).__name__
+        error = current_redactor().redact({"message": message, "kind": kind})
+    return {
+        "attempt": attempt,
+        "started_at": started.isoformat(),
+        "ended_at": _now().isoformat(),
+        "status": "success" if exc is None else ("retried" if delay is not None else "failed"),
+        "error": error,
+        "transient": transient,
+        "delay_s": delay,
+    }
+
+
+def _join(note: str | None, more: str) -> str:
+    return f"{note}; {more}" if note else more

@@ -20,9 +20,9 @@ header h1{margin:0 0 6px;font-size:20px}
 main{padding:16px 24px;max-width:1400px}
 .meta span{margin-right:18px;font-size:13px;opacity:.9}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px}
-.s-success,.s-passed{background:#2e7d32}.s-failed,.s-error,.s-blocked{background:#c62828}
+.s-success,.s-passed{background:#2e7d32}.s-failed,.s-error,.s-blocked,.s-aborted{background:#c62828}
 .s-skipped,.s-pending{background:#9e9e9e}
-.s-warned,.s-dropped,.s-quarantined{background:#ef6c00}
+.s-warned,.s-dropped,.s-quarantined,.s-retried{background:#ef6c00}
 section.node{background:#fff;border:1px solid #ddd;border-radius:6px;margin:14px 0;
 padding:10px 16px}
 section.node h2{font-size:16px;margin:4px 0 8px}
@@ -217,8 +217,27 @@ def _node_facts(n: dict[str, Any]) -> str:
         ("write mode", n.get("write_mode")),
         ("quarantine", n.get("quarantine_target")),
         ("attempts", n.get("attempts")),
+        ("timeout", f"{n['timeout_s']:g}s" if n.get("timeout_s") else None),
     ]
-    return _table(["", ""], [(k, v) for k, v in rows if v not in (None, "–")])
+    return _table(["", ""], [(k, v) for k, v in rows if v not in (None, "–")]) + _attempts(n)
+
+
+def _attempts(n: dict[str, Any]) -> str:
+    """Every attempt of a node that needed more than one: when, its error, the wait."""
+    log = n.get("attempt_log") or []
+    if len(log) < 2:
+        return ""
+    rows = [
+        (
+            a.get("attempt"),
+            _Raw(_badge(a.get("status"))),
+            (a.get("error") or {}).get("message"),
+            f"{a['delay_s']:g}s" if a.get("delay_s") is not None else None,
+            a.get("started_at"),
+        )
+        for a in log
+    ]
+    return "<h3>Attempts</h3>" + _table(["#", "status", "error", "then waited", "started"], rows)
 
 
 def _error(error: dict[str, Any]) -> str:

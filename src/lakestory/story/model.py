@@ -94,8 +94,9 @@ def _totals(records: Sequence[NodeRecord]) -> dict[str, int]:
     return {
         "nodes": len(records),
         "succeeded": sum(r.status == "success" for r in records),
-        "failed": sum(r.status == "failed" for r in records),
-        "skipped": sum(r.status not in ("success", "failed") for r in records),
+        "failed": sum(r.status in ("failed", "aborted") for r in records),
+        "skipped": sum(r.status not in ("success", "failed", "aborted") for r in records),
+        "retries": sum(max(r.attempts - 1, 0) for r in records),
         "rows_read": total("rows_read"),
         "rows_written": total("rows_written"),
         "rows_dropped": total("rows_dropped"),

@@ -49,6 +49,7 @@ def test_totals_and_every_record_field(run: RunResult) -> None:
         "rows_written": 3,
         "rows_dropped": 1,
         "rows_quarantined": 0,
+        "retries": 0,
     }
     node = story["nodes"][0]
     for name in ("table_version", "checks", "gate", "rows_quarantined", "sql", "attempts"):

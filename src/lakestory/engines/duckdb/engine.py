@@ -50,6 +50,7 @@ class DuckDBEngine:
         for key, value in settings.items():
             run(self._db, f"SET {key} = {reading.lit(value)}")
         self._local = threading.local()
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}  # by worker thread id
         self._keep_alive: dict[str, Any] = {}
         self._parents: dict[str, DuckFrame] = {}  # a filtered read's unfiltered frame
         self._lock = threading.Lock()
@@ -175,6 +176,12 @@ class DuckDBEngine:
     ) -> WriteOutcome:
         return writing.merge(self._cursor(), frame.name, target, spec, commit or delta.Commit())
 
+    def interrupt(self, thread_id: int) -> None:
+        with self._lock:
+            cur = self._cursors.get(thread_id)
+        if cur is not None:
+            cur.interrupt()
+
     def close(self) -> None:
         self._db.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -185,6 +192,10 @@ class DuckDBEngine:
         cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._local.cursor = self._db.cursor()
+            with self._lock:  # forget the cursors of threads that have ended
+                alive = {t.ident for t in threading.enumerate()}
+                self._cursors = {k: c for k, c in self._cursors.items() if k in alive}
+                self._cursors[threading.get_ident()] = cur
         return cur
 
 
