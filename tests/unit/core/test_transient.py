@@ -69,14 +69,11 @@ def test_deterministic(exc: BaseException) -> None:
     assert not is_transient(exc)
 
 
-def _wrapped(inner: BaseException, outer: type[Exception]) -> BaseException:
-    try:
-        try:
-            raise inner
-        except BaseException:
-            raise outer("wrapped") from None
-    except Exception as exc:  # noqa: BLE001 - the test wants the exception itself
-        return exc
+def _wrapped(inner: Exception, outer: type[Exception]) -> BaseException:
+    """``outer`` raised while handling ``inner`` (``from None``, as lakestory wraps)."""
+    wrapper = outer("wrapped")
+    wrapper.__context__, wrapper.__suppress_context__ = inner, True
+    return wrapper
 
 
 def test_a_users_step_and_a_write_are_judged_by_what_they_wrap() -> None:
