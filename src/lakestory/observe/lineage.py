@@ -214,13 +214,23 @@ class LineageObserver:
                 if rec.schema:
                     self.known[rec.key] = [f["name"] for f in rec.schema]
                 started = rec.key in self.started
+                self.started.discard(rec.key)
             end = _NODE_END.get(rec.status)
             if end is not None and started:
-                self.sender.put(lambda: self._node_event(end, rec))
+                self._put_node(end, rec)
         elif isinstance(event, RunFinished):
+            with self.lock:
+                unfinished = sorted(self.started)
+                self.started.clear()
+            records = {r.key: r for r in event.result.nodes}
+            for key in unfinished:  # started, never finished: the run was interrupted
+                self._put_node("ABORT", records.get(key) or _lost(key))
             kind = _RUN_END.get(event.result.status, "ABORT")
             self.sender.put(lambda: self._run_event(kind, event.result))
             self.sender.flush()
+
+    def _put_node(self, kind: str, rec: NodeRecord) -> None:
+        self.sender.put(lambda: self._node_event(kind, rec))
 
     # -- building events (on the sender thread) --
 
@@ -352,6 +362,11 @@ class LineageObserver:
         return cl.ColumnLineageDatasetFacet(fields=fields, producer=PRODUCER)
 
 
+def _lost(key: str) -> NodeRecord:
+    pipeline, _, node = key.partition(".")
+    return NodeRecord(key, pipeline, node, status="aborted", ended_at=datetime.now(UTC))
+
+
 def _all_locations(p: PlannedNode) -> list[Location]:
     n = p.node
     out = [s.location for s in p.from_tables.values()]
@@ -464,7 +479,7 @@ class _Sender:
             item = self.queue.get()
             if isinstance(item, threading.Event):
                 item.set()
-                continue
+                return  # the run's flush: nothing follows
             if self.broken or self.closed:
                 continue
             try:

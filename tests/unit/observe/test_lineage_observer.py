@@ -266,3 +266,21 @@ def test_a_secret_in_an_event_is_sent_redacted(project: Callable[..., Path]) -> 
     text = repr(client.sent + client.raw)
     assert "p4ssw0rd" not in text and "[REDACTED]" in text
     assert threading.active_count() < 50
+
+
+def test_a_node_started_but_never_finished_is_aborted_at_the_end(
+    project: Callable[..., Path],
+) -> None:
+    client = FakeClient()
+    obs, _ = observer(project, client)
+    obs(RunStarted(result("running"), ("p.a",)))
+    obs(NodeStarted(rec("p.a", "running")))
+    obs(RunFinished(result("aborted")))
+    assert kinds(client) == [
+        ("shop", "START"),
+        ("p.a", "START"),
+        ("p.a", "ABORT"),
+        ("shop", "ABORT"),
+    ]
+    obs.sender.thread.join(1)
+    assert not obs.sender.thread.is_alive()  # the sender thread ends with the run
