@@ -240,11 +240,13 @@ def write_textfile(path: Path, metrics: Metrics) -> None:
 
 @dataclass
 class _Only:
-    """A collector with the samples of one pipeline (with None, those of no pipeline; with
-    ``...``, all), without the ``_created`` series: a snapshot restarts them every run."""
+    """A snapshot collector: the registry without its ``_created`` series (a snapshot would
+    restart them every run); with ``by_pipeline``, only the samples whose ``pipeline`` label
+    is ``pipeline`` (None: those without one)."""
 
     registry: CollectorRegistry
-    pipeline: Any = ...
+    by_pipeline: bool = False
+    pipeline: str | None = None
 
     def collect(self) -> Iterator[Metric]:
         for family in self.registry.collect():
@@ -252,7 +254,7 @@ class _Only:
                 s
                 for s in family.samples
                 if not s.name.endswith("_created")
-                and (self.pipeline is ... or s.labels.get("pipeline") == self.pipeline)
+                and (not self.by_pipeline or s.labels.get("pipeline") == self.pipeline)
             ]
             if family.samples:
                 yield family
@@ -275,11 +277,11 @@ def push(url: str, job: str, metrics: Metrics, res: RunResult, env: str | None) 
         try:
             if left <= 0:
                 raise TimeoutError(f"{PUSH_TIMEOUT_S:g}s were spent")
-            collector: Any = _Only(metrics.registry, pipeline)
+            collector: Any = _Only(metrics.registry, by_pipeline=True, pipeline=pipeline)
             push_to_gateway(url, job, collector, grouping_key=grouping, timeout=left)
         except (OSError, HTTPException, ValueError) as exc:  # never fails the run
-            message = current_redactor().redact_text(str(exc))
-            log.warning("the metrics could not be pushed to %s: %s", url, message)
+            redact = current_redactor().redact_text
+            log.warning("the metrics could not be pushed to %s: %s", redact(url), redact(str(exc)))
             return
 
 
