@@ -360,6 +360,7 @@ class Job:
     kind: str
     payload: dict[str, Any]
     run_id: str
+    project: str
     release: Callable[[], None] | None = None  # undoes the throttle claim on failure
 
 
@@ -432,7 +433,7 @@ class Sender:
                     self.host,
                     attempt,
                     reason.replace(self.config.url, self.host),
-                    extra={"event": "alert_failed", "run_id": job.run_id},
+                    extra={"event": "alert_failed", "run_id": job.run_id, "project": job.project},
                 )
                 if job.release is not None:
                     job.release()
@@ -491,7 +492,7 @@ class AlertObserver:
 
     def _throttled(self, sender: Sender, kind: str, facts: dict[str, Any]) -> Job | None:
         """The job to queue, or None when the throttle holds it back (logged at INFO)."""
-        job = Job(kind, {**facts, "suppressed": 0}, facts["run_id"])
+        job = Job(kind, {**facts, "suppressed": 0}, facts["run_id"], facts["project"])
         window = sender.config.throttle
         if window is None:
             return job
@@ -507,7 +508,7 @@ class AlertObserver:
                 window.total_seconds(),
                 now - last,
                 suppressed,
-                extra={"event": "alert_suppressed", "run_id": facts["run_id"]},
+                extra={"event": "alert_suppressed", "run_id": job.run_id, "project": job.project},
             )
             return None
         job.payload["suppressed"] = suppressed

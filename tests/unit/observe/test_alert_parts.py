@@ -165,7 +165,7 @@ def test_one_retry_for_what_may_pass_next_time(
 
     released: list[bool] = []
     sender = Sender(AlertConfig(type="webhook", url=URL, timeout="2s"), post)  # type: ignore[arg-type]
-    sender.put(Job("on_failure", {}, "r1", release=lambda: released.append(True)))
+    sender.put(Job("on_failure", {}, "r1", "shop", release=lambda: released.append(True)))
     assert sender.wait(time.monotonic() + 5) == 0
     assert calls == [2.0] * attempts
     assert released == [True]  # a failed send does not hold the throttle window
@@ -180,7 +180,7 @@ def test_what_is_not_sent_in_the_budget_is_dropped(monkeypatch: pytest.MonkeyPat
 
     sender = Sender(AlertConfig(type="webhook", url=URL), slow)
     for n in ("a", "b", "c"):
-        sender.put(Job("on_quarantine", {"n": n}, "r1"))
+        sender.put(Job("on_quarantine", {"n": n}, "r1", "shop"))
     assert sender.wait(time.monotonic() + 0.1) == 3
     time.sleep(0.5)
     assert sent == ["a"]  # the one in flight finished; the others were dropped
