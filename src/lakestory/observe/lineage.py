@@ -63,8 +63,16 @@ def lineage_observer(loaded: Any, plan: Plan) -> Callable[[Event], None] | None:
     cfg: LineageConfig | None = loaded.config.lineage
     if cfg is None:
         return None
+    try:
+        client = _http_client(cfg)
+    except ImportError:
+        log.warning(
+            "lineage: openlineage-python is not installed (pip install "
+            '"lakestory[lineage]"); this run sends no lineage events'
+        )
+        return None
     connections = dict(loaded.config.connections or {})
-    return LineageObserver(cfg, plan, _Namer(connections), _http_client(cfg))
+    return LineageObserver(cfg, plan, _Namer(connections), client)
 
 
 # -- dataset naming (the OpenLineage naming spec) ------------------------------------------
