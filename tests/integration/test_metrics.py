@@ -126,7 +126,7 @@ def test_pushgateway_gets_one_group_per_pipeline_and_one_for_the_run(
 
 
 @pytest.mark.parametrize("mode", ["down", "fail", "hang"])
-def test_a_pushgateway_that_is_down_or_hangs_costs_its_timeout_at_most(
+def test_a_pushgateway_down_failing_or_hanging_costs_its_timeout_at_most(
     project: Callable[..., Path], receiver: Callable[..., Any], caplog: Any, mode: str
 ) -> None:
     gateway = receiver(mode)
