@@ -31,8 +31,8 @@ app.add_typer(state_app, name="state")
 NodeFilter = Annotated[
     str | None, typer.Option("--node", "-n", help="Only this node (pipeline.node or its name).")
 ]
-RUN_STATUSES = ("success", "failed", "incomplete", "crashed")
-NODE_STATUSES = ("success", "failed", "skipped")
+RUN_STATUSES = ("success", "failed", "aborted", "incomplete", "crashed")
+NODE_STATUSES = ("success", "failed", "skipped", "aborted")
 CHECK_STATUSES = ("passed", "warned", "dropped", "quarantined", "failed", "error", "blocked")
 
 
@@ -50,8 +50,9 @@ def history(
         typer.Option(
             "--status",
             "-s",
-            help="Only runs with this status: success, failed, incomplete, crashed "
-            "(with --node: success, failed, skipped; with --checks: passed, warned, dropped, "
+            help="Only runs with this status: success, failed, aborted, incomplete, crashed "
+            "(with --node: success, failed, skipped, aborted; with --checks: passed, warned, "
+            "dropped, "
             "quarantined, failed, error, blocked).",
         ),
     ] = None,
