@@ -195,7 +195,7 @@ def test_history_of_a_run_that_never_finished(cli: Cli, shop: Path, catalog: Cat
 def test_an_unknown_status_is_a_usage_error(cli: Cli, shop: Path) -> None:
     result = cli("history", shop, "--status", "sucess")
     assert result.exit_code == 2
-    assert "--status must be one of success, failed, incomplete, crashed" in result.stderr
+    assert "--status must be one of success, failed, aborted, incomplete, crashed" in result.stderr
     assert "did you mean 'success'?" in result.stderr
 
 
