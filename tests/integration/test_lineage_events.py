@@ -107,6 +107,8 @@ OURS = {
     "columnLineage",
     "outputStatistics",
     "dataQualityAssertions",
+    "jobType",
+    "sql",
 }
 
 
@@ -192,7 +194,7 @@ def test_a_run_sends_valid_events_for_each_node_and_the_run(
         if e["job"]["name"] != "shop":
             parent = e["run"]["facets"]["parent"]
             assert parent["run"]["runId"] == run["run"]["runId"]
-            assert parent["job"] == {"namespace": "tests", "name": "shop", "facets": {}}
+            assert (parent["job"]["namespace"], parent["job"]["name"]) == ("tests", "shop")
     node_runs = {e["job"]["name"]: e["run"]["runId"] for e in evs}
     assert len(set(node_runs.values())) == 4
 
@@ -227,6 +229,10 @@ def test_a_run_sends_valid_events_for_each_node_and_the_run(
         "TRANSFORMATION"
     )
     assert [f["name"] for f in out["facets"]["schema"]["fields"]] == ["id", "name", "total"]
+    job_facets = gold["job"]["facets"]
+    assert "JOIN orders o" in job_facets["sql"]["query"]
+    assert job_facets["jobType"]["processingType"] == "BATCH"
+    assert "sql" not in customers["job"]["facets"]  # no SQL step
     stats = out["outputFacets"]["outputStatistics"]
     assert stats["rowCount"] == 2 and stats["size"] > 0
     assertions = out["facets"]["dataQualityAssertions"]["assertions"]

@@ -150,8 +150,9 @@ def _column_lineage(
     names: dict[str, str] = {"df": "df"}  # table as the SQL names it -> node key or "df"
     tables: dict[str, list[str] | None] = {"df": None}
     for step in n.steps:
-        for (qualifier, name), target in step.refs.items():
+        for (qualifier, name), ref in step.refs.items():
             dotted = (f"{qualifier}.{name}" if qualifier else name).lower()
+            target = n.inputs.get(ref, ref)  # an `inputs:` alias names a node
             names[dotted] = target
             tables[dotted] = known.get(target)
     if n.source is None and n.df_from is not None:
@@ -260,7 +261,9 @@ class LineageObserver:
             eventType=getattr(ev.RunState, kind),
             eventTime=_time(result.ended_at if kind != "START" else result.started_at),
             run=ev.Run(runId=self.run_uuid, facets=facets),
-            job=ev.Job(namespace=self.cfg.namespace, name=self.plan.project),
+            job=ev.Job(
+                namespace=self.cfg.namespace, name=self.plan.project, facets=_job_facets(fc, "JOB")
+            ),
             producer=PRODUCER,
             inputs=[],
             outputs=[],
@@ -288,11 +291,22 @@ class LineageObserver:
             eventType=getattr(ev.RunState, kind),
             eventTime=_time(when),
             run=ev.Run(runId=node_uuid(self.run_uuid, rec.key), facets=facets),
-            job=ev.Job(namespace=self.cfg.namespace, name=rec.key),
+            job=ev.Job(
+                namespace=self.cfg.namespace, name=rec.key, facets=self._node_job_facets(fc, rec)
+            ),
             producer=PRODUCER,
             inputs=inputs,
             outputs=outputs,
         )
+
+    def _node_job_facets(self, fc: Any, rec: NodeRecord) -> dict[str, Any]:
+        facets = _job_facets(fc, "TASK")
+        p = self.planned.get(rec.key)
+        queries = [s.text for s in p.node.steps if s.kind == "sql"] if p else []
+        if queries:  # the SQL steps as written, in order
+            query = current_redactor().redact_text(";\n\n".join(q.strip() for q in queries))
+            facets["sql"] = fc.sql_job.SQLJobFacet(query=query, dialect="spark", producer=PRODUCER)
+        return facets
 
     def _datasets(self, kind: str, rec: NodeRecord) -> tuple[list[Any], list[Any]]:
         ev, fc = self._ol()
@@ -368,6 +382,14 @@ class LineageObserver:
                 )
             fields[column] = cl.Fields(inputFields=items)
         return cl.ColumnLineageDatasetFacet(fields=fields, producer=PRODUCER)
+
+
+def _job_facets(fc: Any, job_type: str) -> dict[str, Any]:
+    return {
+        "jobType": fc.job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration="LAKESTORY", jobType=job_type, producer=PRODUCER
+        )
+    }
 
 
 def _lost(key: str) -> NodeRecord:
