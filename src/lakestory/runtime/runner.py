@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,9 +72,6 @@ class _Job:
     thread: threading.Thread | None = None
     give_up_at: float | None = None  # set once cancelled: when to stop waiting for it
     abandoned: bool = False  # recorded as failed/aborted by the runner; its outcome is void
-    output: Frame | None = None
-    attempt_started: datetime | None = None
-    errors: list[BaseException] = field(default_factory=list)
 
 
 class Runner:
