@@ -284,3 +284,29 @@ def test_a_node_started_but_never_finished_is_aborted_at_the_end(
     ]
     obs.sender.thread.join(1)
     assert not obs.sender.thread.is_alive()  # the sender thread ends with the run
+
+
+def test_contract_results_go_on_the_input_and_validation_results_on_the_output(
+    project: Callable[..., Path],
+) -> None:
+    client = FakeClient()
+    obs, _ = observer(project, client)
+    checks = [
+        {"name": "not_null(id)", "type": "not_null", "phase": "contract", "status": "failed"},
+        {"name": "row_count", "type": "row_count", "phase": "validation", "status": "warned"},
+    ]
+    obs(RunStarted(result("running"), ("p.a",)))
+    obs(NodeStarted(rec("p.a", "running")))
+    obs(NodeFinished(rec("p.a", "failed", checks=checks, error={"message": "1 test failed"})))
+    obs(RunFinished(result("failed")))
+    fail = client.sent[2]
+    assert fail["eventType"] == "FAIL"
+    [source] = fail["inputs"]
+    assert source["inputFacets"]["dataQualityAssertions"]["assertions"] == [
+        {"assertion": "not_null", "success": False, "params": {}}
+    ]
+    [out] = fail["outputs"]
+    assert out["facets"]["dataQualityAssertions"]["assertions"] == [
+        {"assertion": "row_count", "success": True, "params": {}}
+    ]
+    assert "outputStatistics" not in out.get("outputFacets", {})
