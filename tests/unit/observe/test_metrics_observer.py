@@ -3,6 +3,7 @@ seeding, the outcome of each pipeline."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,14 @@ from lakestory.runtime.events import NodeFinished, NodeRetrying, RunFinished
 from lakestory.runtime.records import NodeRecord, RunResult
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _propagate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let caplog see lakestory's records (a run's log setup stops their propagation)."""
+    monkeypatch.setattr(logging.getLogger("lakestory"), "propagate", True)
+
+
 Found = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 

@@ -3,6 +3,7 @@ events, redacted failure messages, the OTLP URL."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,14 @@ from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.secrets.redactor import MASK, Redactor, current, set_current
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _propagate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let caplog see lakestory's records (a run's log setup stops their propagation)."""
+    monkeypatch.setattr(logging.getLogger("lakestory"), "propagate", True)
+
+
 CFG = TracingConfig(otlp_endpoint="http://collector:4318", service_name="etl")
 
 
