@@ -4,6 +4,7 @@ redaction, a bounded flush), with a fake client in place of the HTTP one."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -223,18 +224,32 @@ def test_a_python_step_leaves_column_lineage_out(project: Callable[..., Path]) -
     assert done["p.b"]["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 1
 
 
-def test_after_a_failed_send_the_run_sends_nothing_more(
-    project: Callable[..., Path], caplog: pytest.LogCaptureFixture
-) -> None:
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_after_a_failed_send_the_run_sends_nothing_more(project: Callable[..., Path]) -> None:
     client = FakeClient(fail=True)
     obs, _ = observer(project, client)
-    obs(RunStarted(result("running"), ("p.a",)))
-    obs(NodeStarted(rec("p.a", "running")))
-    obs(NodeFinished(rec("p.a", "success")))
-    obs(RunFinished(result("success")))
+    logger, seen = logging.getLogger("lakestory.lineage"), Collect()
+    level = logger.level
+    logger.addHandler(seen)  # not caplog: a run before this test may stop propagation
+    logger.setLevel(logging.WARNING)
+    try:
+        obs(RunStarted(result("running"), ("p.a",)))
+        obs(NodeStarted(rec("p.a", "running")))
+        obs(NodeFinished(rec("p.a", "success")))
+        obs(RunFinished(result("success")))
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(level)
     assert client.calls == 1
-    warnings = [r for r in caplog.records if r.name == "lakestory.lineage"]
-    assert len(warnings) == 1 and "collector.example:5000" in warnings[0].getMessage()
+    assert len(seen.records) == 1 and "collector.example:5000" in seen.records[0].getMessage()
 
 
 def test_a_slow_endpoint_costs_at_most_the_timeout(project: Callable[..., Path]) -> None:
