@@ -23,6 +23,11 @@ columns that keep a sensitive name stay sensitive, but new columns computed in P
 sensitive ones are **not** traced.
 
 Names are compared case-insensitively (as Spark does); the sets returned are lower case.
+
+:func:`step_columns` and :func:`node_columns` follow the same constructs to say where each
+output column comes from: the input fields (table, column) it derives from and how (a
+copy, a computation, an aggregate), for OpenLineage's column lineage. They give None where
+the analysis above would treat everything as sensitive, and for Python steps.
 """
 
 from __future__ import annotations
