@@ -26,8 +26,9 @@ Names are compared case-insensitively (as Spark does); the sets returned are low
 
 :func:`step_columns` and :func:`node_columns` follow the same constructs to say where each
 output column comes from: the input fields (table, column) it derives from and how (a
-copy, a computation, an aggregate), for OpenLineage's column lineage. They give None where
-the analysis above would treat everything as sensitive, and for Python steps.
+copy, a computation, an aggregate), for OpenLineage's column lineage. They give None for
+a step they cannot analyse (it does not parse, or uses LATERAL VIEW, PIVOT, VALUES or a
+table function) and for Python steps.
 """
 
 from __future__ import annotations
