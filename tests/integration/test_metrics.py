@@ -1,5 +1,6 @@
 """Prometheus metrics of a run: a node-exporter textfile (through the CLI), a Pushgateway
-and an HTTP endpoint (through the Python API), read back with prometheus_client's parser."""
+and an HTTP endpoint (through the Python API), read back with prometheus_client's parser;
+and a retried node, in the metrics and in its trace."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 from lakestory.api import Project
+from lakestory.config.models import TracingConfig
 from lakestory.observe.metrics import PUSH_TIMEOUT_S, metrics_server_port
+from lakestory.observe.tracing import TracingObserver
 
 PROJECT = """
 project: shop
@@ -160,3 +165,52 @@ def test_http_endpoint_serves_the_metrics_of_every_run_of_the_process(
         found = samples(response.read().decode())
     assert value(found, "lakestory_runs_total", project="shop", env="", status="success") >= 2
     assert value(found, "lakestory_node_rows_written_total", **node("orders")) >= 6
+
+
+FLAKY = """
+project: ops
+connections:
+  raw: {type: local, base_path: data}
+  lake: {type: local, base_path: lake}
+retry: {max_attempts: 3, initial_delay: 0.05s, jitter: false}
+metrics: {prometheus: {textfile: ops.prom}}
+pipelines:
+  - pipeline: p
+    nodes:
+      - name: load
+        read: {connection: raw, path: a.csv}
+        transform: [{function: steps.flaky}]
+        write: {connection: lake, path: out, format: delta}
+"""
+STEPS = """
+from pathlib import Path
+
+COUNTER = Path(__file__).parent / "calls.txt"
+
+
+def flaky(df):
+    n = int(COUNTER.read_text()) if COUNTER.exists() else 0
+    COUNTER.write_text(str(n + 1))
+    if n < 2:
+        raise ConnectionResetError("the API dropped the connection")
+    return df
+"""
+
+
+def test_retries_are_counted_and_traced(project: Callable[..., Path]) -> None:
+    root = project(FLAKY, {"data/a.csv": "id\n1\n2\n", "steps.py": STEPS})
+    exporter = InMemorySpanExporter()  # the tracing observer, beside the metrics
+    observer = TracingObserver(TracingConfig(otlp_endpoint="http://unused"), "ops", None, exporter)
+    result = Project.load(root / "lakestory.yaml").run(subscribers=[observer])
+    assert result.status == "success"
+    found = samples((root / "ops.prom").read_text())
+    labels = {"project": "ops", "env": "", "pipeline": "p", "node": "load"}
+    assert value(found, "lakestory_node_retries_total", **labels) == 2
+    assert value(found, "lakestory_node_runs_total", **labels, status="success") == 1
+    assert value(found, "lakestory_node_rows_written_total", **labels) == 2
+    [node] = [s for s in exporter.get_finished_spans() if s.name == "node p.load"]
+    retries = [(e.attributes or {}) for e in node.events if e.name == "retry"]
+    assert [e["lakestory.attempt"] for e in retries] == [1, 2]
+    assert "dropped the connection" in str(retries[0]["lakestory.error.message"])
+    assert (node.attributes or {})["lakestory.attempts"] == 3
+    assert node.status.status_code is StatusCode.OK
