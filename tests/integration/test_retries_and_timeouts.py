@@ -12,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from deltalake import DeltaTable
+
+from lakestory.story.model import json_schema
 
 PROJECT = """
 project: ops
@@ -109,7 +112,9 @@ def test_a_transient_failure_is_retried_to_success_with_the_recorded_backoff(
     # the story shows every attempt
     story = Path(report["options"]["story"])
     assert "<h3>Attempts</h3>" in story.read_text("utf-8")
-    node_json = json.loads(story.with_suffix(".json").read_text("utf-8"))["nodes"][0]
+    story_json = json.loads(story.with_suffix(".json").read_text("utf-8"))
+    jsonschema.validate(story_json, json_schema())
+    node_json = story_json["nodes"][0]
     assert [a["status"] for a in node_json["attempt_log"]] == ["retried", "retried", "success"]
 
 
@@ -253,7 +258,9 @@ def test_ctrl_c_aborts_the_run_cleanly(project: Callable[..., Path]) -> None:
     assert report["status"] == "aborted"
     assert report["nodes"][0]["status"] == "aborted"
     assert not (file.parent / "lake" / "out").exists()
-    assert report["options"].get("story")
+    story = json.loads(Path(report["options"]["story"]).with_suffix(".json").read_text("utf-8"))
+    jsonschema.validate(story, json_schema())
+    assert story["run"]["status"] == "aborted" and story["totals"]["failed"] == 1
 
 
 def _seconds(iso: str) -> float:
