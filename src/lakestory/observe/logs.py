@@ -178,11 +178,21 @@ def wants_event_logs(cfg: LoggingConfig, plan: Plan | None = None) -> bool:
     return structured(cfg) or min(level_number(v) for v in levels) <= logging.INFO
 
 
-def quiet_third_party() -> None:
+def quiet_third_party(handler: logging.Handler | None = None) -> None:
+    """Quiet the chatty libraries; when the application has not set up logging (no root
+    handler), their warnings go through ``handler`` too, so that they are formatted (JSON
+    lines stay JSON) and redacted instead of reaching stderr raw."""
+    route = handler is not None and not logging.getLogger().handlers
     for name in THIRD_PARTY:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.WARNING)
+        for h in list(logger.handlers):
+            if getattr(h, "_lakestory", False):
+                logger.removeHandler(h)
+        if route:
+            assert handler is not None
+            logger.addHandler(handler)
 
 
 def configure(cfg: LoggingConfig, node_levels: dict[str, str] | None = None) -> None:
@@ -202,7 +212,7 @@ def configure(cfg: LoggingConfig, node_levels: dict[str, str] | None = None) -> 
     # the lowest level of all lets a DEBUG node's lines reach the filter, which decides
     root.setLevel(min([base, *per_node.values()]))
     root.propagate = False
-    quiet_third_party()
+    quiet_third_party(handler)
 
 
 class LogObserver:

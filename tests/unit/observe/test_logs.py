@@ -142,6 +142,33 @@ def test_configure_quiets_third_party_loggers_unless_the_application_chose(
             logging.getLogger(name).setLevel(level)
 
 
+def test_third_party_warnings_become_redacted_json_lines_when_nobody_else_logs(
+    lakestory_logger: logging.Logger,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An exporter's retry warning must not break the JSON lines nor leak a secret."""
+    from lakestory.secrets.redactor import Redactor, current, set_current
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    previous = current()
+    set_current(Redactor(["hunter2-secret-token"]))
+    otel = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    try:
+        configure(LoggingConfig(structured=True))
+        otel.warning("Transient error to http://u:hunter2-secret-token@collector, retrying")
+        otel.info("not shown: third-party loggers are quieted to WARNING")
+    finally:
+        set_current(previous)
+        for name in logs.THIRD_PARTY:
+            logger = logging.getLogger(name)
+            logger.handlers[:] = [h for h in logger.handlers if not getattr(h, "_lakestory", 0)]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["logger"].startswith("opentelemetry") and lines[0]["level"] == "WARNING"
+    assert "hunter2-secret-token" not in json.dumps(lines[0])
+
+
 # -- the format ----------------------------------------------------------------------------
 
 
