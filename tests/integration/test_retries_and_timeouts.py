@@ -267,3 +267,14 @@ def _seconds(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+def test_the_plan_shows_timeouts_and_retries(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    file = make(project, "{sql: 'SELECT * FROM df'}", RETRY, node_extra="        timeout: 30m")
+    result = cli("plan", file)
+    assert "timeout 1800s, 4 attempts (exponential)" in result.stdout
+    plan = json.loads(cli("plan", file, "--format", "json").stdout)
+    node = plan["nodes"][0]
+    assert node["timeout_s"] == 1800 and node["retry"]["max_attempts"] == 4

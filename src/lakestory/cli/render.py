@@ -40,6 +40,8 @@ def print_plan(plan: Plan, console: Console) -> None:
             what = inc.get("column") or "new files"
             reads = [f"{r} [dim]incremental: {inc['mode']} {what}[/]" for r in reads]
         name = escape(pn.key) + ("" if pn.reason == "selected" else f"\n[dim]{pn.reason}[/]")
+        if ops := _operations(d):
+            name += f"\n[dim]{ops}[/]"
         table.add_row(
             str(i),
             name,
@@ -49,6 +51,16 @@ def print_plan(plan: Plan, console: Console) -> None:
             writes,
         )
     console.print(table)
+
+
+def _operations(d: dict[str, Any]) -> str:
+    """``timeout 30m, 3 attempts`` when a node has either."""
+    parts = []
+    if d.get("timeout_s"):
+        parts.append(f"timeout {d['timeout_s']:g}s")
+    if d.get("retry"):
+        parts.append(f"{d['retry']['max_attempts']} attempts ({d['retry']['backoff']})")
+    return ", ".join(parts)
 
 
 def _steps(d: dict[str, Any]) -> str:
