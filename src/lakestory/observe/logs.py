@@ -155,6 +155,11 @@ def structured(cfg: LoggingConfig) -> bool:
     return env == "json" if env in ("json", "text") else cfg.structured
 
 
+def project_level(cfg: LoggingConfig) -> str:
+    """``logging.level``, or by default INFO for JSON lines and WARNING for text."""
+    return cfg.level or ("INFO" if structured(cfg) else "WARNING")
+
+
 def use_colour(stream: TextIO) -> bool:
     """Colour for a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
     if os.environ.get("NO_COLOR"):
@@ -174,7 +179,7 @@ def wants_event_logs(cfg: LoggingConfig, plan: Plan | None = None) -> bool:
     At the default WARNING level in text mode the CLI's reporter already shows every
     node's outcome, and a log line would say it twice.
     """
-    levels = [cfg.level, *(node_levels(plan).values() if plan else ())]
+    levels = [project_level(cfg), *(node_levels(plan).values() if plan else ())]
     return structured(cfg) or min(level_number(v) for v in levels) <= logging.INFO
 
 
@@ -197,7 +202,7 @@ def quiet_third_party(handler: logging.Handler | None = None) -> None:
 
 def configure(cfg: LoggingConfig, node_levels: dict[str, str] | None = None) -> None:
     """One handler on the ``lakestory`` logger, on stderr, replacing the previous run's."""
-    base = level_number(cfg.level)
+    base = level_number(project_level(cfg))
     per_node = {key: level_number(v) for key, v in (node_levels or {}).items()}
     root = logging.getLogger("lakestory")
     for h in list(root.handlers):

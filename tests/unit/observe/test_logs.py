@@ -248,3 +248,14 @@ def test_a_retry_is_logged_as_a_warning_with_its_attempt_delay_and_error(
     )
     data = json.loads(JsonFormatter().format(line))
     assert (data["attempt"], data["delay_s"], data["node"]) == (1, 2.0, "a")
+
+
+def test_the_default_level_is_info_for_json_lines_and_warning_for_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LAKESTORY_LOG_FORMAT", raising=False)
+    assert logs.project_level(LoggingConfig()) == "WARNING"
+    assert logs.project_level(LoggingConfig(structured=True)) == "INFO"
+    assert logs.project_level(LoggingConfig(structured=True, level="WARNING")) == "WARNING"
+    monkeypatch.setenv("LAKESTORY_LOG_FORMAT", "json")
+    assert logs.project_level(LoggingConfig()) == "INFO"

@@ -67,7 +67,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class LoggingConfig(Strict):
-    level: LogLevel = "WARNING"
+    # None: INFO for JSON lines (a line per run and node event), WARNING for text (the
+    # terminal's progress display already shows every node)
+    level: LogLevel | None = None
     structured: bool = False
 
     @field_validator("level", mode="before")
