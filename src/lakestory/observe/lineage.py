@@ -22,6 +22,7 @@ through the redactor before it is sent.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import queue
@@ -63,16 +64,15 @@ def lineage_observer(loaded: Any, plan: Plan) -> Callable[[Event], None] | None:
     cfg: LineageConfig | None = loaded.config.lineage
     if cfg is None:
         return None
-    try:
-        client = _http_client(cfg)
-    except ImportError:
+    if importlib.util.find_spec("openlineage") is None:
         log.warning(
             "lineage: openlineage-python is not installed (pip install "
             '"lakestory[lineage]"); this run sends no lineage events'
         )
         return None
     connections = dict(loaded.config.connections or {})
-    return LineageObserver(cfg, plan, _Namer(connections), client)
+    # the client is made on the sender thread: importing it (~0.6 s) overlaps the run
+    return LineageObserver(cfg, plan, _Namer(connections), lambda: _http_client(cfg))
 
 
 # -- dataset naming (the OpenLineage naming spec) ------------------------------------------
@@ -480,7 +480,9 @@ class _Sender:
     it drops the rest of the run's events; ``flush`` waits at most ``budget`` seconds."""
 
     def __init__(self, client: Any, budget: float) -> None:
-        self.client = client
+        # a client, or a function making one on this sender's thread
+        self.client = None if _is_factory(client) else client
+        self._connect = client if _is_factory(client) else None
         self.budget = budget
         self.queue: queue.Queue[Callable[[], Any] | threading.Event] = queue.Queue()
         self.broken = False
@@ -525,6 +527,9 @@ class _Sender:
         plain = Serde.to_dict(event)
         redacted = current_redactor().redact(plain)
         try:
+            if self.client is None:
+                assert self._connect is not None
+                self.client = self._connect()
             if redacted == plain:
                 self.client.emit(event)
             else:  # a secret slipped into the event: send the redacted form
@@ -539,6 +544,10 @@ class _Sender:
                 _host(self.client),
                 reason,
             )
+
+
+def _is_factory(client: Any) -> bool:
+    return callable(client) and not hasattr(client, "emit")
 
 
 def _host(client: Any) -> str:

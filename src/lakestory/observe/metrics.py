@@ -16,7 +16,7 @@ prometheus_client's global one.
   (grouping key ``project``, ``env`` when set, ``pipeline``) and one group for the run
   metrics, so a run of one pipeline does not wipe another's. Counters there count the
   pushing run only (Pushgateway semantics). Pushes stop at the first failure and take at
-  most :data:`PUSH_TIMEOUT_S` in all; a failure is logged and never fails the run.
+  most ``prometheus.timeout`` (default 5 s) in all; a failure is logged and never fails the run.
 - ``port``: one HTTP endpoint per (host, port) for the life of the process, shared by every
   run in it; counters count every run since the process started.
 """
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PUSH_TIMEOUT_S = 5.0  # the most a Pushgateway that is down or hangs costs a run, in all
+PUSH_TIMEOUT_S = 5.0  # the default `prometheus.timeout`: the most a Pushgateway costs a run
 
 RUN = ("project", "env")
 PIPELINE = (*RUN, "pipeline")
@@ -263,12 +263,19 @@ class _Only:
 # --- pushgateway ----------------------------------------------------------------------
 
 
-def push(url: str, job: str, metrics: Metrics, res: RunResult, env: str | None) -> None:
+def push(
+    url: str,
+    job: str,
+    metrics: Metrics,
+    res: RunResult,
+    env: str | None,
+    budget: float = PUSH_TIMEOUT_S,
+) -> None:
     """One push per pipeline of the run, then one of the run metrics; stops at the first
-    failure, all within :data:`PUSH_TIMEOUT_S`."""
+    failure, all within ``budget`` seconds (``prometheus.timeout``)."""
     from prometheus_client import push_to_gateway
 
-    deadline = time.monotonic() + PUSH_TIMEOUT_S
+    deadline = time.monotonic() + budget
     key = {"project": res.project, **({"env": env} if env else {})}
     groups: list[str | None] = [*sorted(pipeline_statuses(res)), None]
     for pipeline in groups:
@@ -276,7 +283,7 @@ def push(url: str, job: str, metrics: Metrics, res: RunResult, env: str | None) 
         left = deadline - time.monotonic()
         try:
             if left <= 0:
-                raise TimeoutError(f"{PUSH_TIMEOUT_S:g}s were spent")
+                raise TimeoutError(f"{budget:g}s were spent")
             collector: Any = _Only(metrics.registry, by_pipeline=True, pipeline=pipeline)
             push_to_gateway(url, job, collector, grouping_key=grouping, timeout=left)
         except (OSError, HTTPException, ValueError) as exc:  # never fails the run
@@ -349,7 +356,10 @@ def metrics_observer(loaded: Any, plan: Any) -> MetricsObserver | None:
     if prom.pushgateway is not None:
         url, metrics = prom.pushgateway, Metrics()
         return MetricsObserver(
-            metrics, project, env, lambda res: push(url, prom.job, metrics, res, env)
+            metrics,
+            project,
+            env,
+            lambda res: push(url, prom.job, metrics, res, env, prom.timeout.total_seconds()),
         )
     assert prom.port is not None  # PrometheusConfig takes exactly one
     try:

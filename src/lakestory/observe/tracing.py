@@ -5,11 +5,12 @@ processor of a tracer provider of the run's own (never the global one, so an app
 that embeds lakestory keeps its tracing). Node events come from worker threads at the same
 time, so node spans are started and ended explicitly with the run span as their parent,
 never through the "current span" context. At the run's end the spans are flushed, waiting at
-most :data:`FLUSH_TIMEOUT_S`: a collector that is down or hangs never holds or fails a run.
+most ``tracing.timeout`` (default 5 s): a collector that is down or hangs never fails a run.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lakestory.config.models import TracingConfig
+from lakestory.observe.background import InBackground
 from lakestory.runtime.events import (
     Event,
     NodeFinished,
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FLUSH_TIMEOUT_S = 5.0  # the most the end of a run waits for its spans to be sent
+START_S = 2.0  # on top of the timeout, for a short run that ends before the import does
+FLUSH_TIMEOUT_S = 5.0  # the default `tracing.timeout`: the most a run waits for its spans
 
 
 def traces_url(endpoint: str) -> str:
@@ -211,16 +214,30 @@ def _message(error: dict[str, Any]) -> str:
 
 def tracing_observer(
     loaded: Any, plan: Any, exporter: SpanExporter | None = None
-) -> TracingObserver | None:
-    """The run's tracing observer, or None when ``tracing`` is not configured."""
+) -> InBackground | None:
+    """The run's tracing observer (on a thread of its own), or None when ``tracing`` is not
+    configured."""
     cfg: TracingConfig | None = loaded.config.tracing
     if cfg is None:
         return None
-    try:
-        return TracingObserver(cfg, plan.project, plan.env, exporter)
-    except ImportError:
+    if not _installed("opentelemetry.sdk.resources", "opentelemetry.sdk.trace.export"):
         log.warning(
             "`tracing` is configured but OpenTelemetry is not installed: "
             "pip install 'lakestory[tracing]'. This run sends no traces."
         )
         return None
+    timeout = cfg.timeout.total_seconds()
+
+    def make() -> TracingObserver:
+        return TracingObserver(cfg, plan.project, plan.env, exporter, flush_timeout_s=timeout)
+
+    # made on a thread of its own: importing OpenTelemetry (~0.5 s) overlaps the run
+    return InBackground(make, timeout + START_S, "lakestory-tracing")
+
+
+def _installed(*modules: str) -> bool:
+    """Can these be imported? (without importing them: that is the slow part)"""
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
+    except (ImportError, ValueError):
+        return False

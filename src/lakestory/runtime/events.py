@@ -116,7 +116,9 @@ EVENT_NAMES: dict[str, Callable[[Event], bool]] = {
 
 class Priority:
     """Where the built-in observers sit: the catalog and the story first (alerts carry the
-    story's location), user hooks at 0, the senders (alerts, lineage, metrics) after."""
+    story's location), user hooks at 0, the senders (alerts, lineage, metrics, traces)
+    after. Subscribers at ``SENDERS`` or above get ``RunFinished`` at the same time, each in
+    a thread of its own, once everything before them has handled it."""
 
     CATALOG = -30
     STORY = -20
@@ -174,11 +176,29 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         with self._lock:
-            subs = list(self._subs)
+            subs = [s for s in self._subs if s.name is None or EVENT_NAMES[s.name](event)]
+        if not isinstance(event, RunFinished):
+            for s in subs:
+                _call(s.fn, event)
+            return
+        # The end of a run: the senders flush what they still hold, each bounded by its own
+        # timeout. They do so side by side, so a run waits for the slowest, not the sum.
         for s in subs:
-            if s.name is not None and not EVENT_NAMES[s.name](event):
-                continue
-            try:
-                s.fn(event)
-            except Exception:  # an observer must never fail the run
-                log.exception("observer %r failed on %s", s.fn, type(event).__name__)
+            if s.priority < Priority.SENDERS:
+                _call(s.fn, event)
+        senders = [
+            threading.Thread(target=_call, args=(s.fn, event), name="lakestory-flush", daemon=True)
+            for s in subs
+            if s.priority >= Priority.SENDERS
+        ]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+
+
+def _call(fn: Subscriber, event: Event) -> None:
+    try:
+        fn(event)
+    except Exception:  # an observer must never fail the run
+        log.exception("observer %r failed on %s", fn, type(event).__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -68,3 +69,28 @@ def test_extend_copies_names_and_priorities() -> None:
 
 def test_every_public_name_matches_some_event() -> None:
     assert {"run_started", "node_failed", "node_retrying", "run_finished"} <= set(EVENT_NAMES)
+
+
+def test_senders_finish_a_run_side_by_side_after_everyone_else() -> None:
+    import threading
+    import time
+
+    from lakestory.runtime.events import Priority, RunFinished
+
+    bus, order, lock = EventBus(), [], threading.Lock()
+
+    def sender(name: str) -> Callable[[object], None]:
+        def flush(event: object) -> None:
+            time.sleep(0.4)
+            with lock:
+                order.append(name)
+
+        return flush
+
+    bus.subscribe(sender("alerts"), priority=Priority.SENDERS)
+    bus.subscribe(sender("lineage"), priority=Priority.SENDERS)
+    bus.subscribe(lambda e: order.append("story"), priority=Priority.STORY)
+    started = time.monotonic()
+    bus.publish(RunFinished(RunResult("r", "p", None, datetime.now(UTC))))
+    assert time.monotonic() - started < 0.75  # not 0.8: the two waited at the same time
+    assert order[0] == "story" and sorted(order[1:]) == ["alerts", "lineage"]

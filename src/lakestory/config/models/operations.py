@@ -96,6 +96,7 @@ class PrometheusConfig(Strict):
     port: int | None = Field(default=None, ge=0, le=65535)
     host: str = "127.0.0.1"  # where the `port` endpoint listens
     job: str = "lakestory"  # the Pushgateway job name
+    timeout: Duration = timedelta(seconds=5)  # the most the Pushgateway costs a run, in all
 
     @model_validator(mode="after")
     def _one_target(self) -> PrometheusConfig:
@@ -115,3 +116,4 @@ class TracingConfig(Strict):
     otlp_endpoint: str
     service_name: str = "lakestory"
     headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = timedelta(seconds=5)  # the most a collector costs a run, in all
