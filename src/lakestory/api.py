@@ -200,9 +200,9 @@ class Project:
             if p.node.config.read and p.node.config.read.incremental
         }
         ctx.states, ctx.ledgers = load_states(catalog, plan.project, watched)
-        bus = self._bus(plan, catalog, subscribers)
         engine = create_engine(self.config.engine, **engine_options)
         try:
+            bus = self._bus(plan, catalog, subscribers)  # starts observers' threads: last
             workers = max_workers or self.config.max_workers
             runner = Runner(plan, engine, bus, workers, self.sql_cache, self.loaded.root_dir, ctx)
             return runner.run()

@@ -28,6 +28,9 @@ class Token:
         self._event = threading.Event()
         self.reason = ""
         self.committing = False  # a write's data is all streamed: its commit is under way
+        # the tables and files this node's work has changed for good: a retry must not
+        # write them again (the quarantine rows of a failed attempt are taken back out)
+        self.committed: set[str] = set()
 
     def cancel(self, reason: str) -> None:
         if not self._event.is_set():
@@ -46,6 +49,31 @@ class Token:
         """Wait ``seconds``, or raise :class:`Cancelled` as soon as the token is cancelled."""
         if self._event.wait(max(seconds, 0.0)):
             self.check()
+
+
+@contextmanager
+def commit_window(token: Token | None) -> Iterator[None]:
+    """Around the call that commits a write (after the data is streamed, the commit cannot
+    be stopped): the runner waits for it rather than abandon the node."""
+    try:
+        yield
+    finally:
+        if token is not None:
+            token.committing = False
+
+
+def committed(uri: str) -> None:
+    """This thread's work has changed ``uri`` for good (a commit, a file swap)."""
+    token = current()
+    if token is not None:
+        token.committed.add(uri.rstrip("/"))
+
+
+def undone(uri: str) -> None:
+    """What was committed to ``uri`` has been taken back out."""
+    token = current()
+    if token is not None:
+        token.committed.discard(uri.rstrip("/"))
 
 
 _local = threading.local()

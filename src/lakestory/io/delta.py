@@ -12,6 +12,7 @@ here for delta-rs (whose SQL is DataFusion's).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable
 
+log = logging.getLogger(__name__)
 COMMIT_KEY = "lakestory"  # the commitInfo field that carries lakestory's metadata
 COMMIT_ATTEMPTS = 8
 
@@ -69,7 +71,7 @@ class MergeSpec:
 @dataclass(frozen=True)
 class Written:
     rows_inserted: int
-    version: int
+    version: int | None  # None: committed, but the store did not say which version
     rows_updated: int = 0
     rows_deleted: int = 0
 
@@ -177,11 +179,15 @@ def write(
         **extra,
     }
 
+    token = cancel.current()
+
     def attempt() -> None:
         rows[0] = 0
-        write_deltalake(uri, _counted(data(), rows), **settings)
+        with cancel.commit_window(token):
+            write_deltalake(uri, _counted(data(), rows), **settings)
 
     _retrying(attempt)
+    cancel.committed(uri)
     return Written(rows_inserted=rows[0], version=_version(uri))
 
 
@@ -191,6 +197,7 @@ def merge(uri: str, data: DataFactory, spec: MergeSpec, commit: Commit = Commit(
 
     uri = uri.rstrip("/")
     metrics: dict[str, Any] = {}
+    token = cancel.current()
 
     def attempt() -> None:
         table = DeltaTable(uri)
@@ -216,9 +223,11 @@ def merge(uri: str, data: DataFactory, spec: MergeSpec, commit: Commit = Commit(
                 merger = merger.when_not_matched_insert(_values(clause.values), cond)
             else:
                 merger = merger.when_not_matched_insert_all(cond)
-        metrics.update(merger.execute())
+        with cancel.commit_window(token):
+            metrics.update(merger.execute())
 
     _retrying(attempt)
+    cancel.committed(uri)
     return Written(
         rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
         rows_updated=int(metrics.get("num_target_rows_updated", 0)),
@@ -267,7 +276,17 @@ def lakestory_commits(uri: str, after: int | None = None) -> list[tuple[int, dic
     return sorted(found, key=lambda vm: vm[0])
 
 
-def _version(uri: str) -> int:
+def _version(uri: str) -> int | None:
+    """The version just committed, read back; None when the store does not answer (the
+    commit happened: failing now would make a retry write the data again)."""
+    try:
+        return _read_version(uri)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("committed to %s, but could not read its new version: %s", uri, exc)
+        return None
+
+
+def _read_version(uri: str) -> int:
     from deltalake import DeltaTable
 
     return int(DeltaTable(uri).version())

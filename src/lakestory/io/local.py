@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lakestory.core import cancel
 from lakestory.io.specs import Location
 
 _EXT = {
@@ -75,6 +76,11 @@ def staged_replace(uri: str) -> Iterator[str]:
     except BaseException:
         _remove(staging)
         raise
+    try:
+        cancel.check()  # a cancelled node swaps nothing in
+    except BaseException:
+        _remove(staging)
+        raise
     backup = os.path.join(parent, f".{name}.lakestory-old-{tag}")
     had_old = os.path.lexists(target)
     if had_old:
@@ -86,6 +92,7 @@ def staged_replace(uri: str) -> Iterator[str]:
             os.replace(backup, target)
         _remove(staging)
         raise
+    cancel.committed(target)
     if had_old:
         _remove(backup)
 
@@ -98,6 +105,8 @@ def staged_append(uri: str) -> Iterator[str]:
     staging = os.path.join(target, f".lakestory-tmp-{uuid.uuid4().hex[:12]}")
     try:
         yield staging
+        cancel.check()  # a cancelled node moves nothing in
+        cancel.committed(target)  # from the first file moved, the folder has changed
         for dirpath, _dirs, files in os.walk(staging):
             rel = os.path.relpath(dirpath, staging)
             dest_dir = os.path.normpath(os.path.join(target, rel))

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from lakestory.config.loader import LoadedConfig
 from lakestory.config.models import AlertConfig
@@ -41,6 +40,7 @@ from lakestory.runtime.events import (
 )
 from lakestory.runtime.plan import Plan
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.secrets.redact import host_of
 from lakestory.secrets.redactor import current as current_redactor
 
 log = logging.getLogger("lakestory.alerts")
@@ -93,7 +93,7 @@ def _error(rec: NodeRecord) -> dict[str, Any]:
 
 def run_facts(kind: str, result: RunResult) -> dict[str, Any]:
     """The plain JSON of a run-level alert (on_start, on_success, on_failure)."""
-    failed = [r for r in result.nodes if r.status == "failed"]
+    failed = [r for r in result.nodes if r.status in ("failed", "aborted")]
     counts: dict[str, int] = {}
     for r in result.nodes:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -309,17 +309,6 @@ class ThrottleState:
 
 
 # -- sending -----------------------------------------------------------------------------
-
-
-def host_of(url: str) -> str:
-    """What logs may say about a destination: its host (and port), never path or query."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    host = parts.hostname or "?"
-    return f"{host}:{port}" if port else host
 
 
 def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> None:

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class InBackground:
-    def __init__(self, make: Callable[[], Subscriber], budget: float, name: str) -> None:
+    def __init__(self, make: Callable[[], Subscriber | None], budget: float, name: str) -> None:
         self.budget = budget
         self.name = name
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
@@ -35,7 +35,7 @@ class InBackground:
                 self.budget,
             )
 
-    def _work(self, make: Callable[[], Subscriber]) -> None:
+    def _work(self, make: Callable[[], Subscriber | None]) -> None:
         try:
             observer: Subscriber | None = make()
         except Exception:  # an observer never fails the run

@@ -48,6 +48,7 @@ from lakestory.io.specs import Location
 from lakestory.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
 from lakestory.runtime.plan import Plan, PlannedNode
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.secrets.redact import host_of
 from lakestory.secrets.redactor import current as current_redactor
 from lakestory.transforms.lineage import IDENTITY, Columns, node_columns
 
@@ -70,6 +71,8 @@ def lineage_observer(loaded: Any, plan: Plan) -> Callable[[Event], None] | None:
             '"lakestory[lineage]"); this run sends no lineage events'
         )
         return None
+    if cfg.api_key:  # a secret wherever it shows up
+        current_redactor().add([cfg.api_key])
     connections = dict(loaded.config.connections or {})
     # the client is made on the sender thread: importing it (~0.6 s) overlaps the run
     return LineageObserver(cfg, plan, _Namer(connections), lambda: _http_client(cfg))
@@ -252,7 +255,7 @@ class LineageObserver:
         ev, fc = self._ol()
         facets: dict[str, Any] = {}
         if kind == "FAIL":
-            failed = [r.key for r in result.nodes if r.status == "failed"]
+            failed = [r.key for r in result.nodes if r.status in ("failed", "aborted")]
             message = f"{len(failed)} node(s) failed: {', '.join(failed)}"
             facets["errorMessage"] = fc.error_message_run.ErrorMessageRunFacet(
                 message=message, programmingLanguage="python", producer=PRODUCER
@@ -552,4 +555,4 @@ def _is_factory(client: Any) -> bool:
 
 def _host(client: Any) -> str:
     url = str(getattr(getattr(client, "transport", None), "url", "") or "")
-    return urlsplit(url).netloc or "the lineage endpoint"
+    return host_of(url) if url else "the lineage endpoint"

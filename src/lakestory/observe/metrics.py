@@ -23,6 +23,7 @@ prometheus_client's global one.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakestory.config.models import PrometheusConfig
+from lakestory.observe.background import InBackground
 from lakestory.runtime.events import Event, NodeFinished, NodeRetrying, RunFinished
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.secrets.redactor import current as current_redactor
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+START_S = 2.0  # on top of the timeout, for a short run that ends before the import does
 PUSH_TIMEOUT_S = 5.0  # the default `prometheus.timeout`: the most a Pushgateway costs a run
 
 RUN = ("project", "env")
@@ -333,20 +336,29 @@ def metrics_server_port() -> int | None:
 # --- the factory ----------------------------------------------------------------------
 
 
-def metrics_observer(loaded: Any, plan: Any) -> MetricsObserver | None:
-    """The run's metrics observer, or None when ``metrics`` is not configured."""
+def metrics_observer(loaded: Any, plan: Any) -> InBackground | None:
+    """The run's metrics observer (on a thread of its own, so that importing
+    prometheus-client and reading the last textfile overlap the run), or None when
+    ``metrics`` is not configured."""
     cfg = loaded.config.metrics
     if cfg is None:
         return None
     try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
+        missing = importlib.util.find_spec("prometheus_client") is None
+    except (ImportError, ValueError):
+        missing = True
+    if missing:
         log.warning(
             "`metrics` is configured but prometheus-client is not installed: "
             "pip install 'lakestory[metrics]'. This run reports no metrics."
         )
         return None
     prom: PrometheusConfig = cfg.prometheus
+    budget = prom.timeout.total_seconds() + START_S
+    return InBackground(lambda: _observer(loaded, plan, prom), budget, "lakestory-metrics")
+
+
+def _observer(loaded: Any, plan: Any, prom: PrometheusConfig) -> MetricsObserver | None:
     project, env = plan.project, plan.env
     if prom.textfile is not None:
         path = Path(prom.textfile)

@@ -148,7 +148,7 @@ class TracingObserver:
             with self._lock:
                 span = self._nodes.pop(r.key)
         span.set_attributes(node_attributes(r))
-        if r.status == "failed":
+        if r.status in ("failed", "aborted"):
             message = _message(r.error or {})
             kind = str((r.error or {}).get("kind") or "error")
             span.add_event(
@@ -227,6 +227,8 @@ def tracing_observer(
         )
         return None
     timeout = cfg.timeout.total_seconds()
+    plain = {"content-type", "accept", "user-agent"}  # the rest may hold tokens
+    current_redactor().add(v for k, v in cfg.headers.items() if k.lower() not in plain)
 
     def make() -> TracingObserver:
         return TracingObserver(cfg, plan.project, plan.env, exporter, flush_timeout_s=timeout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from lakestory.runtime.records import NodeRecord, RunResult
 
 log = logging.getLogger(__name__)
+FLUSH_CAP_S = 60.0  # the senders' own timeouts bound them; this bounds a defect in one
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class NodeRetrying:
     """A node's attempt failed with a transient error; the next starts after ``delay_s``.
 
     ``attempt`` is the number of the attempt that failed (1 for the first);
-    ``record.retries[-1]`` holds the same facts.
+    ``record.attempt_log[-1]`` holds the same facts.
     """
 
     record: NodeRecord
@@ -193,8 +195,13 @@ class EventBus:
         ]
         for t in senders:
             t.start()
+        deadline = time.monotonic() + FLUSH_CAP_S
         for t in senders:
-            t.join()
+            t.join(max(deadline - time.monotonic(), 0.0))
+        if any(t.is_alive() for t in senders):  # each has its own timeout: a defect
+            log.warning(
+                "observers still busy %.0fs after the run ended: not waited for", FLUSH_CAP_S
+            )
 
 
 def _call(fn: Subscriber, event: Event) -> None:

@@ -132,10 +132,12 @@ class NodeRun:
         if rec.rows_out is None:
             rec.rows_out = engine.count(df)
         # after the write: a Python step's stream is read once, by the write, not by this
-        self._sample(output or self._written(df, lazy=checked is None))
+        sampled = output or self._written(df, lazy=checked is None)
+        if sampled is not None:
+            self._sample(sampled)
         return output
 
-    def _written(self, df: Frame, lazy: bool) -> Frame:
+    def _written(self, df: Frame, lazy: bool) -> Frame | None:
         """Where a sample of the output is cheap to take: the output itself when it was
         computed into a table, else the table just written (a LIMIT over the output's
         query would compute it all again when the query aggregates or joins)."""
@@ -145,7 +147,11 @@ class NodeRun:
         if target.format == "delta" and version is None:
             return df  # nothing was committed (no new rows)
         source = Source(target.location, target.format, version=version)
-        frame, _ = self.engine.read(source, f"{self.planned.key}:written")
+        try:
+            frame, _ = self.engine.read(source, f"{self.planned.key}:written")
+        except Exception as exc:  # noqa: BLE001 - the data is committed: no sample, no failure
+            log.warning("could not read back %s for a sample: %s", target.location.display(), exc)
+            return None
         self.local.append(frame)
         return frame
 
@@ -254,6 +260,7 @@ class NodeRun:
         )
         try:
             delta.delete(suite.quarantine.location.uri, predicate)
+            cancel.undone(suite.quarantine.location.uri)  # a retry may quarantine again
             self.record.rows_quarantined, self.record.quarantine_version = 0, None
         except Exception as exc:  # noqa: BLE001 - the write's own error is the one to report
             log.warning(

@@ -22,6 +22,7 @@ Each node runs in a worker thread of its own, with a cancellation token (see
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import queue
@@ -115,22 +116,33 @@ class Runner:
         with logctx.bound(run_id=self.ctx.run_id, project=self.plan.project):
             self.bus.publish(RunStarted(result, tuple(self.records)))
             try:
-                self._schedule(result)
-            except KeyboardInterrupt:
-                self._abort("the run was interrupted (Ctrl-C)")
-            if self._stop_reason is not None:
-                for key, rec in self.records.items():
-                    if rec.status == "pending":
-                        self._skip(key, self._stop_reason)
-            self._release_all()
-            result.ended_at = _now()
-            if self._stop_reason is not None:
-                result.status = "aborted"
-            else:
-                result.status = "failed" if result.failed else "success"
-            faults.point("before_run_finished")
-            self.bus.publish(RunFinished(result))
+                try:
+                    self._schedule(result)
+                except KeyboardInterrupt:
+                    self._abort("the run was interrupted (Ctrl-C)")
+            except BaseException:  # a defect (or a second Ctrl-C): still end the run
+                self._stop_reason = self._stop_reason or "the run stopped on an internal error"
+                self._abort(self._stop_reason)
+                raise
+            finally:
+                self._finish(result)
         return result
+
+    def _finish(self, result: RunResult) -> None:
+        """Skip what never started, end the run and tell the observers (always, so that
+        they flush and stop their threads)."""
+        if self._stop_reason is not None:
+            for key, rec in self.records.items():
+                if rec.status == "pending":
+                    self._skip(key, self._stop_reason)
+        self._release_all()
+        result.ended_at = _now()
+        if self._stop_reason is not None:
+            result.status = "aborted"
+        else:
+            result.status = "failed" if result.failed else "success"
+        faults.point("before_run_finished")
+        self.bus.publish(RunFinished(result))
 
     def stop(self, reason: str = "the run was stopped") -> None:
         """Abort the run from any thread (a signal handler): running nodes are cancelled,
@@ -170,6 +182,8 @@ class Runner:
         timeout = planned.node.config.timeout
         deadline = time.monotonic() + timeout.total_seconds() if timeout else None
         job = _Job(key, cancel.Token(), deadline)
+        rec = self.records[key]  # running from now: its deadline counts
+        rec.status, rec.started_at = "running", _now()
         thread = threading.Thread(
             target=self._work, args=(planned, job), name=f"lakestory:{key}", daemon=True
         )
@@ -180,6 +194,10 @@ class Runner:
     def _wait_for_one(self) -> None:
         """Wait until a node ends, a deadline passes or the run is stopped."""
         while True:
+            for job in list(self._jobs.values()):  # its end was missed (a Ctrl-C between)
+                if job.thread is not None and not job.thread.is_alive():
+                    self._jobs.pop(job.key, None)
+                    return
             now = time.monotonic()
             due = [t for j in self._jobs.values() for t in (j.deadline, j.give_up_at) if t]
             wait = max(min(due) - now, 0.0) if due else None
@@ -191,15 +209,18 @@ class Runner:
                 continue
             if key is None:  # stop() woke us
                 return
-            job = self._jobs.pop(key, None)
-            if job is not None:
+            if self._jobs.pop(key, None) is not None:
                 return
 
     def _enforce_deadlines(self) -> bool:
-        """Cancel nodes past their deadline, abandon those past their grace (True)."""
-        now, abandoned = time.monotonic(), False
+        """Cancel nodes past their deadline; give up on cancelled ones past their grace
+        (True when one was given up on)."""
+        now, gave_up = time.monotonic(), False
         for job in list(self._jobs.values()):
-            if job.deadline is not None and now >= job.deadline and not job.token.cancelled:
+            if self.records[job.key].status != "running":
+                # its work is over (its thread is telling the observers): no deadline
+                job.deadline = job.give_up_at = None
+            elif job.deadline is not None and now >= job.deadline and not job.token.cancelled:
                 timeout = self.plan.node(job.key).node.config.timeout
                 assert timeout is not None
                 seconds = timeout.total_seconds()
@@ -208,9 +229,9 @@ class Runner:
                 if job.token.committing:  # its commit is under way: wait for the outcome
                     job.give_up_at = now + GRACE_S
                     continue
-                self._abandon(job, "failed")
-                abandoned = True
-        return abandoned
+                self._abandon(job, "aborted" if self._stop_reason else "failed")
+                gave_up = True
+        return gave_up
 
     def _cancel(self, job: _Job, reason: str) -> None:
         job.token.cancel(reason)
@@ -222,17 +243,29 @@ class Runner:
                 log.warning("could not interrupt node %s: %s", job.key, exc)
 
     def _abandon(self, job: _Job, status: str) -> None:
-        """Stop waiting for a cancelled node: record it now; its thread's outcome is void
-        (it cannot commit: its token is cancelled)."""
-        with self._lock:
-            if job.abandoned or self.records[job.key].status not in ("running",):
-                return
-            job.abandoned = True
-        log.warning("node %s did not stop within %gs of being cancelled", job.key, GRACE_S)
-        rec = self.records[job.key]
-        self._fail(rec, _cancelled_error(job.token.reason, self.plan.node(job.key)), status)
-        rec.ended_at = _now()
+        """Stop waiting for a node: when it is still running, record it as ``status`` now;
+        its thread's outcome is void (it cannot commit: its token is cancelled)."""
         self._jobs.pop(job.key, None)
+        rec = self.records[job.key]
+        error = _cancelled_error(job.token.reason or "abandoned", self.plan.node(job.key))
+        with self._lock:
+            if job.abandoned or rec.status != "running":
+                return  # it ended meanwhile: its own thread reports it
+            job.abandoned = True
+            rec.status, rec.error, rec.ended_at = status, error, _now()
+            if not rec.attempt_log or rec.attempt_log[-1]["attempt"] < rec.attempts:
+                rec.attempt_log.append(  # the attempt still running, given up on
+                    {
+                        "attempt": rec.attempts,
+                        "started_at": (rec.started_at or rec.ended_at).isoformat(),
+                        "ended_at": rec.ended_at.isoformat(),
+                        "status": "failed",
+                        "error": {"message": error["message"], "kind": error["kind"]},
+                        "transient": False,
+                        "delay_s": None,
+                    }
+                )
+        log.warning("node %s did not stop within %gs of being cancelled", job.key, GRACE_S)
         self._done_consuming(job.key, self.plan.node(job.key).node.data_deps)
         self.bus.publish(NodeFinished(rec))
 
@@ -288,19 +321,18 @@ class Runner:
 
     def _run_node(self, planned: PlannedNode, job: _Job) -> None:
         key, rec = planned.key, self.records[planned.key]
-        rec.status, rec.started_at = "running", _now()
         timeout = planned.node.config.timeout
         rec.timeout_s = timeout.total_seconds() if timeout else None
         self.bus.publish(NodeStarted(rec))
         with self._lock:
             upstream = {d: self.outputs[d] for d in planned.node.data_deps if d in self.outputs}
         output: Frame | None = None
-        error: BaseException | None = None
+        error: dict[str, Any] | None = None
         try:
             output = self._attempts(planned, rec, upstream, job)
         except BaseException as exc:  # noqa: BLE001 - recorded below (KeyboardInterrupt too)
-            error = exc
-        with self._lock:
+            error = _as_error(exc, job.token, planned)
+        with self._lock:  # the record's outcome, once: the runner may be giving up on it
             if job.abandoned:  # the runner has recorded this node already
                 if output is not None:
                     self.engine.release(output)
@@ -309,11 +341,11 @@ class Runner:
                 if output is not None:  # output first: consumers start once status says so
                     self.outputs[key] = output
                 rec.status = "success"
+            else:
+                aborted = job.token.cancelled and self._stop_reason is not None
+                rec.status, rec.error = ("aborted" if aborted else "failed"), error
             rec.ended_at = _now()
-        if error is not None:
-            status = "aborted" if job.token.cancelled and self._stop_reason else "failed"
-            self._fail(rec, _as_error(error, job.token, planned), status)
-        elif job.token.cancelled:
+        if error is None and job.token.cancelled:
             rec.note = _join(
                 rec.note,
                 f"finished although cancelled ({job.token.reason}): its commit was under way",
@@ -351,12 +383,13 @@ class Runner:
                 retry = (
                     transient
                     and attempt < policy.max_attempts
-                    and rec.table_version is None  # nothing of this attempt is committed
+                    and not job.token.committed  # a retry never writes anything twice
                     and isinstance(exc, Exception)
                 )
                 delay = policy.delay(attempt) if retry else None
                 entry = _attempt_entry(attempt, started, exc, planned, transient, delay)
-                rec.attempt_log.append(entry)
+                if not job.abandoned:  # else the runner has closed the record
+                    rec.attempt_log.append(entry)
                 if not retry:
                     raise
                 assert delay is not None
@@ -369,15 +402,15 @@ class Runner:
                     delay,
                 )
                 self.bus.publish(NodeRetrying(rec, attempt, entry["error"], delay))
-                job.token.sleep(delay)
+                try:
+                    job.token.sleep(delay)
+                except cancel.Cancelled:  # the timeout came first: no next attempt
+                    entry["status"], entry["delay_s"] = "failed", None
+                    raise
                 continue
-            rec.attempt_log.append(_attempt_entry(attempt, started, None, planned, False, None))
+            if not job.abandoned:
+                rec.attempt_log.append(_attempt_entry(attempt, started, None, planned, False, None))
             return output
-
-    def _fail(self, rec: NodeRecord, error: dict[str, Any], status: str = "failed") -> None:
-        rec.status, rec.error = status, error
-        if rec.ended_at is None:
-            rec.ended_at = _now()
 
     def _done_consuming(self, key: str, deps: set[str]) -> None:
         """Release upstream outputs once their last consumer in this run is done."""
@@ -414,14 +447,14 @@ def _record(p: PlannedNode) -> NodeRecord:
 
 def _snapshot(rec: NodeRecord) -> dict[str, Any]:
     """What a record holds before an attempt, to start the next attempt from."""
-    return {f.name: getattr(rec, f.name) for f in fields(rec)}
+    return {f.name: copy.deepcopy(getattr(rec, f.name)) for f in fields(rec)}
 
 
 def _restore(rec: NodeRecord, blank: dict[str, Any]) -> None:
     keep = _KEPT | {"attempts", "attempt_log", "started_at", "status", "timeout_s"}
     for name, value in blank.items():
-        if name not in keep:
-            setattr(rec, name, list(value) if isinstance(value, list) else value)
+        if name not in keep:  # a copy: the attempt appends to the record's lists
+            setattr(rec, name, copy.deepcopy(value))
 
 
 def _as_error(exc: BaseException, token: cancel.Token, planned: PlannedNode) -> dict[str, Any]:

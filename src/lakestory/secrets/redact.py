@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 MASK = "***"
 REDACTED = "[REDACTED: Sensitive Data]"  # the sample of a node marked `sensitive: true`
@@ -22,3 +23,15 @@ def redact_rows(
         {k: MASK if k.lower() in hidden and v is not None else v for k, v in row.items()}
         for row in rows
     ]
+
+
+def host_of(url: str) -> str:
+    """What logs may say about an endpoint: its host (and port), never its user, password,
+    path or query (a webhook's path holds its token)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    return f"{host}:{port}" if port else host

@@ -20,13 +20,13 @@ from lakestory.observe.alerts import (
     Job,
     Sender,
     ThrottleState,
-    host_of,
     run_facts,
     slack_payload,
     teams_payload,
 )
 from lakestory.runtime.events import RunFinished, RunStarted
 from lakestory.runtime.records import NodeRecord, RunResult
+from lakestory.secrets.redact import host_of
 
 URL = "https://hooks.slack.com/services/T000/B000/secretToken123"
 
