@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from deltalake import DeltaTable
 
 from lakestory.story.model import json_schema
@@ -234,9 +235,12 @@ def test_a_timeout_also_bounds_the_waits_between_attempts(
     assert code == 1 and node["error"]["kind"] == "cancelled" and calls(file) == 1
 
 
-def test_ctrl_c_aborts_the_run_cleanly(project: Callable[..., Path]) -> None:
-    """SIGINT during a slow node: the node is aborted, its table untouched, the nodes after
-    it skipped, the story written, and the exit code is 130."""
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_abort_the_run_cleanly(
+    project: Callable[..., Path], sig: signal.Signals, code: int
+) -> None:
+    """SIGINT (Ctrl-C) or SIGTERM during a slow node: the node is aborted, its table
+    untouched, the story written, and the exit code is the shell's (130, 143)."""
     file = make(project, SLOW_SQL)
     env = {**os.environ, "LAKESTORY_LOG_FORMAT": "json"}
     proc = subprocess.Popen(
@@ -248,12 +252,12 @@ def test_ctrl_c_aborts_the_run_cleanly(project: Callable[..., Path]) -> None:
     )
     try:
         time.sleep(3)  # let it load and start the query
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     report = json.loads(out)
     assert report["status"] == "aborted"
     assert report["nodes"][0]["status"] == "aborted"

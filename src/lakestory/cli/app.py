@@ -167,7 +167,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error,
-    130 interrupted."""
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
     from lakestory.cli import output
     from lakestory.cli.progress import ProgressDisplay
     from lakestory.cli.render import print_failures
@@ -195,15 +195,44 @@ def run(
             raise typer.Exit(0)
         return proj.run_plan(plan, workers, subs, as_of=clock)
 
-    result = _guard(fmt, body)
+    with _SigtermAborts() as term:
+        result = _guard(fmt, body)
     if fmt == "json":
         output.emit_json(result.to_dict())
     else:
         print_failures(result, output.out, output.err)
-    if result.status == "aborted":
-        raise typer.Exit(130)  # the shell's code for a run stopped by Ctrl-C
+    if result.status == "aborted":  # the shell's codes for SIGTERM and Ctrl-C
+        raise typer.Exit(143 if term.received else 130)
     if not result.ok:
         raise typer.Exit(1)
+
+
+class _SigtermAborts:
+    """While a run runs, SIGTERM (a scheduler, ``kill``, a container stopping) aborts it
+    the way Ctrl-C does: running nodes cancelled, nothing half-written, the story kept."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _SigtermAborts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.received:  # the first one aborts; the runner then waits for its nodes
+            self.received = True
+            raise KeyboardInterrupt
 
 
 def _as_of(text: str | None) -> Any:
