@@ -112,7 +112,9 @@ def test_a_transient_failure_is_retried_to_success_with_the_recorded_backoff(
     assert rows == 2
     # the story shows every attempt
     story = Path(report["options"]["story"])
-    assert "<h3>Attempts</h3>" in story.read_text("utf-8")
+    html = story.read_text("utf-8")
+    assert "<h3>Attempts</h3>" in html
+    assert html.count('<span class="badge s-retried">retried</span>') == 2  # markup, not text
     story_json = json.loads(story.with_suffix(".json").read_text("utf-8"))
     jsonschema.validate(story_json, json_schema())
     node_json = story_json["nodes"][0]

@@ -393,14 +393,7 @@ class Runner:
                 if not retry:
                     raise
                 assert delay is not None
-                log.warning(
-                    "node %s: attempt %d of %d failed (%s); retrying in %.2fs",
-                    planned.key,
-                    attempt,
-                    policy.max_attempts,
-                    entry["error"]["message"],
-                    delay,
-                )
+                # told by the observers: the log line (JSON or INFO) and the terminal
                 self.bus.publish(NodeRetrying(rec, attempt, entry["error"], delay))
                 try:
                     job.token.sleep(delay)

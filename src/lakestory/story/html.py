@@ -71,6 +71,8 @@ def highlight_sql(sql: str) -> str:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, _Raw):  # markup built here from escaped parts
+        return value
     if value is None:
         return '<span class="muted">null</span>'
     if isinstance(value, dict | list):
@@ -231,8 +233,8 @@ def _attempts(n: dict[str, Any]) -> str:
         (
             a.get("attempt"),
             _Raw(_badge(a.get("status"))),
-            (a.get("error") or {}).get("message"),
-            f"{a['delay_s']:g}s" if a.get("delay_s") is not None else None,
+            (a.get("error") or {}).get("message") or "",
+            f"{a['delay_s']:g}s" if a.get("delay_s") is not None else "",
             a.get("started_at"),
         )
         for a in log
@@ -279,7 +281,7 @@ def _checks(checks: list[dict[str, Any]], gate: dict[str, Any] | None) -> str:
             )
         )
     headers = ["phase", "test", "type", "status", "failing", "pass rate", "message", "samples"]
-    out = "<h3>Checks</h3>" + _table_raw(headers, rows)
+    out = "<h3>Checks</h3>" + _table(headers, rows)
     if gate:
         out += f"<p>gate: {_cell(gate)}</p>"
     return out
@@ -287,15 +289,6 @@ def _checks(checks: list[dict[str, Any]], gate: dict[str, Any] | None) -> str:
 
 class _Raw(str):
     """Markup built here from escaped parts: placed as is."""
-
-
-def _table_raw(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{v if isinstance(v, _Raw) else _cell(v)}</td>" for v in r) + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _rate(value: Any) -> str | None:
