@@ -86,6 +86,19 @@ def fail_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any, str], 
     yield patch
 
 
+def main_write_fails_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's own write (to lake:out) fails once, before committing anything."""
+    real_write, calls = delta.write, []
+
+    def flaky(uri: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(uri)
+        if uri.rstrip("/").endswith("/out") and calls.count(uri) == 1:
+            raise ConnectionResetError("the store dropped the connection")
+        return real_write(uri, *args, **kwargs)
+
+    monkeypatch.setattr(delta, "write", flaky)
+
+
 def test_a_store_failing_right_after_a_commit_does_not_make_a_retry_write_twice(
     project: Callable[..., Path], fail_once: Callable[..., None]
 ) -> None:
@@ -137,15 +150,7 @@ def test_a_quarantine_that_cannot_be_taken_back_is_not_written_again(
     """The main write fails (transient) and so does taking this run's rows back out of
     the quarantine table: no retry, or the rejected rows would be there twice."""
     fail_once(delta, "delete", after=False)
-    real_write, calls = delta.write, []
-
-    def main_write_fails_once(uri: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(uri)
-        if uri.rstrip("/").endswith("/out") and calls.count(uri) == 1:
-            raise ConnectionResetError("the store dropped the connection")
-        return real_write(uri, *args, **kwargs)
-
-    monkeypatch.setattr(delta, "write", main_write_fails_once)
+    main_write_fails_once(monkeypatch)
     proj = load(project)
     result = proj.run()
     rec = result.record("load")
@@ -156,15 +161,7 @@ def test_a_quarantine_that_cannot_be_taken_back_is_not_written_again(
 def test_a_quarantine_taken_back_lets_the_retry_write_it_once(
     project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write, calls = delta.write, []
-
-    def main_write_fails_once(uri: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(uri)
-        if uri.rstrip("/").endswith("/out") and calls.count(uri) == 1:
-            raise ConnectionResetError("the store dropped the connection")
-        return real_write(uri, *args, **kwargs)
-
-    monkeypatch.setattr(delta, "write", main_write_fails_once)
+    main_write_fails_once(monkeypatch)
     proj = load(project)
     result = proj.run()
     rec = result.record("load")
