@@ -5,12 +5,15 @@ validation never import an engine's library; the engine itself is imported only 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
-from lakestory.core.errors import NotSupportedYet
+from lakestory.core.errors import ConfigError, NotSupportedYet
 from lakestory.engines.base import Capabilities, Engine
 
 _ALL_FORMATS = frozenset({"csv", "json", "parquet", "delta"})
+
+_ALL_MODES = frozenset({"overwrite", "append", "upsert", "append_once", "merge", "scd2"})
 
 CAPABILITIES: dict[str, Capabilities] = {
     "duckdb": Capabilities(
@@ -18,22 +21,45 @@ CAPABILITIES: dict[str, Capabilities] = {
         sql_dialect="duckdb",
         read_formats=_ALL_FORMATS,
         write_formats=_ALL_FORMATS,
-        write_modes=frozenset({"overwrite", "append", "upsert", "append_once", "merge", "scd2"}),
+        write_modes=_ALL_MODES,
         connection_kinds=frozenset({"local"}),
         python_step_input="duckdb.DuckDBPyRelation",
     ),
+    # SQL, reads, writes and checks in DuckDB; Python steps in pandas
+    "pandas": Capabilities(
+        name="pandas",
+        sql_dialect="duckdb",
+        read_formats=_ALL_FORMATS,
+        write_formats=_ALL_FORMATS,
+        write_modes=_ALL_MODES,
+        connection_kinds=frozenset({"local"}),
+        python_step_input="pandas.DataFrame (Arrow-backed columns)",
+    ),
 }
 
-_IMPLEMENTATIONS = {"duckdb": "lakestory.engines.duckdb.engine:DuckDBEngine"}
+_IMPLEMENTATIONS = {
+    "duckdb": "lakestory.engines.duckdb.engine:DuckDBEngine",
+    "pandas": "lakestory.engines.pandas.engine:PandasEngine",
+}
 _EXTRAS = {"polars": "polars", "pandas": "pandas", "spark": "spark"}
+_LIBRARIES = {"pandas": "pandas", "polars": "polars", "spark": "pyspark"}
 
 
 def capabilities(name: str) -> Capabilities:
+    """What engine ``name`` can do; raises when this version has no such engine or its
+    library is not installed (checked without importing it)."""
+    extra = _EXTRAS.get(name, name)
     if name not in CAPABILITIES:
         raise NotSupportedYet(
             f"engine '{name}' is not supported yet in this version",
-            hint="use `engine: duckdb` (the default); "
-            f'the {name} engine will need `pip install "lakestory[{_EXTRAS.get(name, name)}]"`',
+            hint="use `engine: duckdb` (the default) or `engine: pandas`; "
+            f'the {name} engine will need `pip install "lakestory[{extra}]"`',
+        )
+    library = _LIBRARIES.get(name)
+    if library is not None and importlib.util.find_spec(library) is None:
+        raise ConfigError(
+            f"engine '{name}' needs the {library} library, which is not installed",
+            hint=f'pip install "lakestory[{extra}]"',
         )
     return CAPABILITIES[name]
 

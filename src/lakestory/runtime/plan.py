@@ -309,7 +309,7 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
         )
     try:
         caps = engines.capabilities(cfg.engine)
-    except NotSupportedYet as exc:
+    except ConfigError as exc:  # no such engine yet, or its library is missing
         exc.located(**smap.where(("engine",)).to_dict())
         found.add(exc)
         return found
