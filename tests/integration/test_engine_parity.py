@@ -5,7 +5,7 @@ functions, dates and time zones, decimals, nulls, string functions, keyed writes
 loads (upsert, append_once, scd2) and checks; every table written is compared with the
 duckdb engine's, row for row (sorted; floating sums within a tolerance).
 
-Engines so far: duckdb and pandas. Polars and Spark join the list as they land (issue 7).
+Engines so far: duckdb, pandas and polars. Spark joins the list when it lands (issue 7).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-ENGINES = ["duckdb", "pandas"]
+ENGINES = ["duckdb", "pandas", "polars"]
 OTHERS = [e for e in ENGINES if e != "duckdb"]
 
 PROJECT = """
@@ -110,9 +110,11 @@ import pyarrow.compute as pc
 
 
 def add_initial(df):
-    """Engine-neutral: every engine's Python-step input converts to Arrow."""
+    """Engine-neutral: every engine's Python-step input converts to Arrow. (Polars hands
+    strings over as string_view, which some pyarrow kernels lack: cast first.)"""
     table = pa.table(df)
-    initial = pc.utf8_slice_codeunits(pc.fill_null(table["name"], ""), 0, 1)
+    name = pc.cast(table["name"], pa.string())
+    initial = pc.utf8_slice_codeunits(pc.fill_null(name, ""), 0, 1)
     return table.append_column("initial", initial)
 '''
 

@@ -35,11 +35,22 @@ CAPABILITIES: dict[str, Capabilities] = {
         connection_kinds=frozenset({"local"}),
         python_step_input="pandas.DataFrame (Arrow-backed columns)",
     ),
+    # SQL, reads, writes and checks in DuckDB; Python steps in polars
+    "polars": Capabilities(
+        name="polars",
+        sql_dialect="duckdb",
+        read_formats=_ALL_FORMATS,
+        write_formats=_ALL_FORMATS,
+        write_modes=_ALL_MODES,
+        connection_kinds=frozenset({"local"}),
+        python_step_input="polars.DataFrame",
+    ),
 }
 
 _IMPLEMENTATIONS = {
     "duckdb": "lakestory.engines.duckdb.engine:DuckDBEngine",
     "pandas": "lakestory.engines.pandas.engine:PandasEngine",
+    "polars": "lakestory.engines.polars.engine:PolarsEngine",
 }
 _EXTRAS = {"polars": "polars", "pandas": "pandas", "spark": "spark"}
 _LIBRARIES = {"pandas": "pandas", "polars": "polars", "spark": "pyspark"}
@@ -52,7 +63,7 @@ def capabilities(name: str) -> Capabilities:
     if name not in CAPABILITIES:
         raise NotSupportedYet(
             f"engine '{name}' is not supported yet in this version",
-            hint="use `engine: duckdb` (the default) or `engine: pandas`; "
+            hint="use `engine: duckdb` (the default), `pandas` or `polars`; "
             f'the {name} engine will need `pip install "lakestory[{extra}]"`',
         )
     library = _LIBRARIES.get(name)
