@@ -284,3 +284,31 @@ def test_the_plan_shows_timeouts_and_retries(
     plan = json.loads(cli("plan", file, "--format", "json").stdout)
     node = plan["nodes"][0]
     assert node["timeout_s"] == 1800 and node["retry"]["max_attempts"] == 4
+
+
+def test_runner_stop_from_another_thread_aborts_like_ctrl_c(
+    project: Callable[..., Path],
+) -> None:
+    """``Runner.stop`` (for signal handlers and continuous mode): the running node is
+    cancelled, the run ends aborted, nothing is written."""
+    from lakestory.api import Project
+    from lakestory.engines import create_engine
+    from lakestory.runtime.events import EventBus
+    from lakestory.runtime.runner import Runner
+
+    file = make(project, SLOW_SQL)
+    proj = Project.load(file)
+    engine, bus = create_engine("duckdb"), EventBus()
+    runner = Runner(proj.plan(), engine, bus, 2, root=proj.loaded.root_dir)
+    bus.subscribe("node_started", lambda e: runner.stop("stopped by the test"))
+    try:
+        started = time.monotonic()
+        result = runner.run()
+    finally:
+        engine.close()
+    assert time.monotonic() - started < 20
+    assert result.status == "aborted"
+    rec = result.record("load")
+    assert rec.status == "aborted" and rec.error is not None
+    assert rec.error["message"] == "stopped by the test"
+    assert not (file.parent / "lake" / "out").exists()
