@@ -15,36 +15,25 @@ _ALL_FORMATS = frozenset({"csv", "json", "parquet", "delta"})
 
 _ALL_MODES = frozenset({"overwrite", "append", "upsert", "append_once", "merge", "scd2"})
 
+
+def _on_duckdb(name: str, python_step_input: str) -> Capabilities:
+    """An engine whose SQL, reads, writes and checks run in DuckDB; only what its Python
+    steps receive differs."""
+    return Capabilities(
+        name=name,
+        sql_dialect="duckdb",
+        read_formats=_ALL_FORMATS,
+        write_formats=_ALL_FORMATS,
+        write_modes=_ALL_MODES,
+        connection_kinds=frozenset({"local"}),
+        python_step_input=python_step_input,
+    )
+
+
 CAPABILITIES: dict[str, Capabilities] = {
-    "duckdb": Capabilities(
-        name="duckdb",
-        sql_dialect="duckdb",
-        read_formats=_ALL_FORMATS,
-        write_formats=_ALL_FORMATS,
-        write_modes=_ALL_MODES,
-        connection_kinds=frozenset({"local"}),
-        python_step_input="duckdb.DuckDBPyRelation",
-    ),
-    # SQL, reads, writes and checks in DuckDB; Python steps in pandas
-    "pandas": Capabilities(
-        name="pandas",
-        sql_dialect="duckdb",
-        read_formats=_ALL_FORMATS,
-        write_formats=_ALL_FORMATS,
-        write_modes=_ALL_MODES,
-        connection_kinds=frozenset({"local"}),
-        python_step_input="pandas.DataFrame (Arrow-backed columns)",
-    ),
-    # SQL, reads, writes and checks in DuckDB; Python steps in polars
-    "polars": Capabilities(
-        name="polars",
-        sql_dialect="duckdb",
-        read_formats=_ALL_FORMATS,
-        write_formats=_ALL_FORMATS,
-        write_modes=_ALL_MODES,
-        connection_kinds=frozenset({"local"}),
-        python_step_input="polars.DataFrame",
-    ),
+    "duckdb": _on_duckdb("duckdb", "duckdb.DuckDBPyRelation"),
+    "pandas": _on_duckdb("pandas", "pandas.DataFrame (Arrow-backed columns)"),
+    "polars": _on_duckdb("polars", "polars.DataFrame"),
 }
 
 _IMPLEMENTATIONS = {
