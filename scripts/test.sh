@@ -19,4 +19,13 @@ if ! command -v chromium >/dev/null 2>&1; then  # the story's browser test drive
     echo "note: chromium is not installed, so the story's browser test is skipped (CI installs it)"
   fi
 fi
+if ! command -v java >/dev/null 2>&1; then  # the spark engine's tests start a local session
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== apt-get install openjdk-17-jre-headless"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "note: Java is not installed, so the spark engine's tests are skipped (CI installs it)"
+  fi
+fi
+export SPARK_LOCAL_IP=127.0.0.1
 echo "== pytest";        .venv/bin/python -m pytest -n 2 "$@"

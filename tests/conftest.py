@@ -151,3 +151,25 @@ def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
     for proc in started:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local Spark session (``local[2]``) for the whole test process, started the way
+    the spark engine starts one; engines created while it runs work in sessions of it.
+    Skipped when pyspark or Java is missing, except under CI=true, where that fails."""
+    import shutil
+    import warnings
+
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("pyspark")
+        if shutil.which("java") is None:
+            pytest.skip("Java is not installed (the spark engine needs Java 17)")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from lakestory.engines.spark.session import open_session
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pyspark on pandas 3
+        sessions = open_session({"spark.master": "local[2]", "spark.driver.memory": "2g"})
+    yield sessions.shared
+    sessions.shared.stop()

@@ -1,0 +1,76 @@
+"""The SparkSession a run uses: the one already running (a cluster, a notebook, a test
+suite), else a local one built from the project's ``spark_config``.
+
+Each engine works in its own ``newSession()`` of it: temporary views and SQL settings are
+the run's own, while the SparkContext, its executors and its cache are shared. On that
+session lakestory sets what makes Spark SQL answer as lakestory's SQL is defined on every
+engine (``spark.sql.session.timeZone=UTC``, ``spark.sql.ansi.enabled=false``), unless the
+project's ``spark_config`` sets them itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pyspark import SparkContext
+from pyspark.sql import SparkSession
+
+# What lakestory's SQL means (see lakestory.transforms.sql): set on every engine's session.
+SEMANTICS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+}
+
+# Defaults for a local session that lakestory starts itself.
+LOCAL_DEFAULTS = {
+    "spark.master": "local[*]",
+    "spark.app.name": "lakestory",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": str(max(2 * (os.cpu_count() or 2), 8)),
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.memory": "4g",
+}
+
+
+@dataclass
+class Sessions:
+    """The shared session, the engine's own session of it, and whether lakestory started
+    it (then the engine stops it when it closes)."""
+
+    shared: SparkSession
+    own: SparkSession
+    started: bool
+
+
+def open_session(config: Mapping[str, str] | None = None) -> Sessions:
+    """The running session, else a new local one; ``config`` applies to a new session in
+    full, and to a running one as far as Spark lets runtime settings change."""
+    config = dict(config or {})
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    started = SparkContext._active_spark_context is None
+    if started:
+        builder = SparkSession.builder
+        for key, value in {**LOCAL_DEFAULTS, **config}.items():
+            builder = builder.config(key, value)
+        shared = builder.getOrCreate()
+        shared.sparkContext.setLogLevel(config.get("lakestory.spark.log_level", "ERROR"))
+    else:
+        shared = SparkSession.builder.getOrCreate()
+    own = shared.newSession()
+    for key, value in {**SEMANTICS, **config}.items():
+        if key.startswith("spark.sql.") and own.conf.isModifiable(key):
+            own.conf.set(key, value)
+    return Sessions(shared, own, started)
+
+
+def has_delta(spark: SparkSession) -> bool:
+    """Whether the session reads and writes Delta itself (Delta Lake's extension, or a
+    Databricks runtime); else lakestory writes Delta through deltalake and Arrow."""
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return True
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    return "DeltaSparkSessionExtension" in extensions
