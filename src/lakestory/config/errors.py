@@ -18,7 +18,6 @@ from lakestory.core.text import did_you_mean, suggestion
 PLANNED_KEYS: dict[str, str] = {
     "pattern": "modeling patterns",
     "continuous": "continuous ingestion",
-    "spark_config": "the Spark engine",
 }
 
 

@@ -89,12 +89,12 @@ def secret_env_values(values: Iterable[str]) -> set[str]:
 
 
 def is_secret_field(name: str) -> bool:
-    """Whether a config field named ``name`` holds a secret (``account_key``: yes;
-    ``access_key_id``, ``key_vault``: no)."""
+    """Whether a config field named ``name`` holds a secret (``account_key`` and Spark's
+    ``fs.azure.account.key.<account>...``: yes; ``access_key_id``, ``key_vault``: no)."""
     name = name.lower()
     if name.endswith(_NOT_SECRET_SUFFIXES):
         return False
-    return "connection_string" in name or bool(_SECRET_WORDS & set(name.split("_")))
+    return "connection_string" in name or bool(_SECRET_WORDS & set(re.split(r"[_.\-]", name)))
 
 
 def secret_fields(data: Any) -> set[str]:
@@ -141,6 +141,7 @@ class Redactor:
         for conn in connections.values():
             dump = conn.model_dump() if hasattr(conn, "model_dump") else conn
             values |= secret_fields(dump)
+        values |= secret_fields(getattr(loaded.config, "spark_config", None) or {})
         return cls(values)
 
     @property

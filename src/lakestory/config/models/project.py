@@ -27,6 +27,8 @@ class ProjectConfig(Strict):
     project: str
     description: str | None = None
     engine: EngineName = "duckdb"
+    # Settings of the SparkSession the spark engine starts (values may hold secrets)
+    spark_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
     connections: dict[str, Connection] = Field(default_factory=dict)
     pipelines: list[PipelineConfig] = Field(min_length=1)
     vars: dict[str, Any] = Field(default_factory=dict)

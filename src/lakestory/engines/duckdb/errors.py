@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import duckdb
 
 from lakestory.core.errors import DataError, LakestoryError, SqlError, StepError, Where, WriteError
 from lakestory.core.text import suggestion
+from lakestory.engines.files import CsvDialect
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _FILE = re.compile(r"^\s*file = (.+)$", re.M)
@@ -16,16 +16,6 @@ _ORIGINAL = re.compile(r"Original Line: (.*)")
 _COLUMN = re.compile(r'converting column "([^"]+)"')
 _COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 _CONVERT = re.compile(r'Could not convert string "([^"]*)" to \'([^\']+)\'')
-
-
-@dataclass(frozen=True)
-class CsvDialect:
-    """How the CSV files were read, to find a reported row in the file again."""
-
-    delimiter: str = ","
-    quote: str = '"'
-    escape: str = '"'
-    encoding: str = "utf-8"
 
 
 def csv_error(

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import os
 from typing import Any
 
 import duckdb
 
 from lakestory.core.errors import DataError, Where
-from lakestory.core.text import suggestion
 from lakestory.engines.duckdb import errors
-from lakestory.io import delta, local
+from lakestory.engines.files import CANDIDATES, CsvDialect, csv_header, input_files
+from lakestory.io import delta
 from lakestory.io.specs import Source
-
-_CANDIDATES = (  # (type, regex a value must match, and it must cast), tried in order
-    ("INTEGER", r"[+-]?\d+"),
-    ("BIGINT", r"[+-]?\d+"),
-    ("DECIMAL(38,0)", r"[+-]?\d{1,38}"),  # whole numbers beyond BIGINT: exact, never DOUBLE
-    ("DOUBLE", r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"),
-    ("BOOLEAN", r"(?i)true|false"),
-    ("DATE", r"\d{4}-\d{2}-\d{2}"),
-    ("TIMESTAMP", r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?"),
-)
 
 
 def run(cur: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
@@ -47,36 +35,6 @@ def lit(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def input_files(source: Source) -> list[str]:
-    if source.files is not None:
-        return list(source.files)
-    files = local.list_files(source.location.uri, source.format)
-    if not files:
-        raise DataError(
-            f"input not found: {source.location.display()} ({source.location.uri})",
-            hint=_missing_hint(source.location.uri, source.format),
-        )
-    return files
-
-
-def _missing_hint(uri: str, fmt: str) -> str:
-    path = uri.rstrip("/")
-    if os.path.isdir(path):
-        return (
-            f"the folder holds no {fmt} files (names starting with . or _ are skipped); "
-            "set `format:` if the files are of another kind"
-        )
-    parent, name = os.path.split(path)
-    if any(ch in path for ch in "*?["):
-        return "no file matches the pattern"
-    if not os.path.isdir(parent):
-        return f"the folder {parent} does not exist; check the path and the connection's base_path"
-    return suggestion(name, sorted(os.listdir(parent))) or (
-        "check the path and the connection's base_path; "
-        "a folder is read recursively, a glob like data/*.csv also works"
-    )
-
-
 def read_csv(
     cur: duckdb.DuckDBPyConnection, source: Source, table: str, declared: dict[str, str]
 ) -> int:
@@ -84,12 +42,12 @@ def read_csv(
     files = input_files(source)
     opts = source.options
     quote = str(opts.get("quote", '"'))
-    dialect = errors.CsvDialect(
+    dialect = CsvDialect(
         str(opts.get("delimiter", ",")), quote, str(opts.get("escape", quote)),
         str(opts.get("encoding", "utf-8")),
     )  # fmt: skip
     header = bool(opts.get("header", True))
-    names = _header(files, dialect, header, opts)
+    names = csv_header(files, dialect, header, opts)
     unknown = set(declared) - set(names)
     if unknown:
         raise DataError(
@@ -135,50 +93,13 @@ def read_csv(
         run(cur, f"DROP TABLE IF EXISTS {q(raw)}")
 
 
-def _header(
-    files: list[str], dialect: errors.CsvDialect, header: bool, opts: dict[str, Any]
-) -> list[str]:
-    """The column names: the first row after ``skip_rows`` and comment lines, as DuckDB reads."""
-    names: list[str] | None = None
-    skip, comment = int(opts.get("skip_rows", 0)), str(opts.get("comment", "") or "")
-    for path in files:
-        with open(path, newline="", encoding=dialect.encoding) as fh:
-            for _ in range(skip):
-                fh.readline()
-            lines = (ln for ln in fh if not (comment and ln.startswith(comment)))
-            row = next(
-                csv.reader(lines, delimiter=dialect.delimiter, quotechar=dialect.quote), None
-            )
-        if row is None:
-            continue
-        found = row if header else [f"_c{i}" for i in range(len(row))]
-        if names is None:
-            names = found
-        elif found != names and header:
-            raise DataError(
-                f"CSV header differs from the first file's ({', '.join(names)}): "
-                f"{', '.join(found)}",
-                where=Where(file=path, line=1),
-                hint="files read together must have the same columns in the same order",
-            )
-    if not names:
-        raise DataError("CSV input is empty (no header row)", where=Where(file=files[0]))
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise DataError(
-            f"CSV header repeats column names: {', '.join(sorted(dupes))}",
-            where=Where(file=files[0], line=1),
-        )
-    return names
-
-
 def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -> dict[str, str]:
     """The narrowest type every non-null value of each column parses as (all rows scanned)."""
     if not names:
         return {}
     checks = []
     for n in names:
-        for typ, pattern in _CANDIDATES:
+        for typ, pattern in CANDIDATES:
             cond = (
                 f"regexp_full_match(trim({q(n)}), {lit(pattern)})"
                 f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
@@ -188,12 +109,12 @@ def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -
     row = run(cur, f"SELECT {', '.join(checks)} FROM {q(table)}")[0]
     assert row is not None
     out: dict[str, str] = {}
-    width = len(_CANDIDATES) + 1
+    width = len(CANDIDATES) + 1
     for i, n in enumerate(names):
         flags = row[i * width : (i + 1) * width]
         if not flags[-1]:
             continue  # all null or no rows: stays VARCHAR
-        out[n] = next((t for (t, _), ok in zip(_CANDIDATES, flags, strict=False) if ok), "VARCHAR")
+        out[n] = next((t for (t, _), ok in zip(CANDIDATES, flags, strict=False) if ok), "VARCHAR")
     return {n: t for n, t in out.items() if t != "VARCHAR"}
 
 
