@@ -1,6 +1,6 @@
 """Spark SQL front end: parse a SQL step, find the tables it reads, emit it for an engine.
 
-Users write SQL steps in Spark SQL (Spark 3.5, ``spark.sql.ansi.enabled=false``). On DuckDB
+Users write SQL steps in Spark SQL (Spark 4, ``spark.sql.ansi.enabled=false``). On DuckDB
 the step is transpiled with sqlglot, and a few rewrites (``_DUCKDB_FIXES``) close the gaps where
 sqlglot's output would answer differently from Spark. The DuckDB engine runs with
 ``SET TimeZone='UTC'`` and ``SET default_null_order='nulls_first_on_asc_last_on_desc'``;
@@ -17,13 +17,24 @@ from typing import Any, cast
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.spark import Spark
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.time import format_time
 from sqlglot.tokens import Token, TokenType
 
 from lakestory.core.errors import SqlError, Where
 from lakestory.core.text import suggestion
 
-_SPARK = Dialect.get_or_raise("spark")
+
+class _SparkSql(Spark):
+    """Spark SQL as Spark 4 reads it: a doubled quote inside a string is one quote
+    (``'it''s'`` is ``it's``); quoted strings with a space between them still concatenate."""
+
+    class Tokenizer(Spark.Tokenizer):
+        STRING_ESCAPES = ["\\", "'", '"']
+
+
+_SPARK: Dialect = _SparkSql()
 Fix = Callable[[Any], exp.Expression]  # rewrites one node so it answers as Spark does
 _INTEGRAL = (exp.DType.TINYINT, exp.DType.SMALLINT, exp.DType.INT, exp.DType.BIGINT)
 _KEYWORDS = (
@@ -264,7 +275,7 @@ def predicate_to_dialect(text: str, dialect: str = "duckdb") -> str:
     """A Spark SQL boolean expression (a filter) in ``dialect``, with Spark's semantics."""
     import sqlglot
 
-    expression = cast(exp.Expression, sqlglot.parse_one(text, read="spark"))
+    expression = cast(exp.Expression, sqlglot.parse_one(text, read=_SPARK))
     _apply_fixes(expression, _SPARK_FIXES.get(dialect, {}))
     return expression.sql(dialect=dialect)
 
@@ -333,13 +344,95 @@ def _fix_cast(node: exp.Cast) -> exp.Expression:
     return node
 
 
+# Spark's datetime pattern letters as sqlglot converts them ("MM" is "%mstrict", "M" is
+# "%-m"): DuckDB's strptime/strftime code, and the text Spark accepts for it when parsing.
+_TIME_CODES = {
+    "%Y": ("%Y", r"\d{4}"), "%y": ("%y", r"\d{2}"), "%j": ("%j", r"\d{3}"),
+    "%-j": ("%-j", r"\d{1,3}"), "%f": ("%f", r"\d{1,6}"), "%p": ("%p", "[AaPp][Mm]"),
+    "%b": ("%b", "[A-Za-z]{3}"), "%a": ("%a", "[A-Za-z]{3}"),
+    "%B": ("%B", "[A-Za-z]+"), "%A": ("%A", "[A-Za-z]+"),
+    **{f"%{c}strict": (f"%{c}", r"\d{2}") for c in "mdHIMS"},
+    **{f"%-{c}": (f"%-{c}", r"\d{1,2}") for c in "mdHIMS"},
+}  # fmt: skip
+_TIME_PARTS = re.compile(r"''|'(?:[^']|'')*'|%-?[A-Za-z](?:strict)?|%%|[A-Za-z]+|[^%'A-Za-z]+|%")
+
+
+def _time_format(fmt: exp.Expression | None, parsing: bool) -> tuple[str, str] | None:
+    """A Spark datetime pattern (a string literal, as sqlglot converted it) as DuckDB's
+    format, and a regular expression for the text Spark parses with it: a fixed width where
+    Spark wants one (``MM`` is two digits, ``M`` one or two), nothing around. None when the
+    pattern has a part this does not know (zones...): then sqlglot's conversion is used."""
+    if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+        return None
+    duck, pattern = [], []
+    for part in _TIME_PARTS.findall(fmt.this):
+        if part.startswith("'"):  # quoted text, or '' for one quote
+            literal = "'" if part == "''" else part[1:-1].replace("''", "'")
+            # sqlglot converted letters inside the quotes too ('at' -> '%pt'): undo that.
+            literal = format_time(literal, Spark.INVERSE_TIME_MAPPING) or ""
+            duck.append(literal.replace("%", "%%"))
+            pattern.append(_regex_literal(literal))
+        elif part in _TIME_CODES:
+            duck.append(_TIME_CODES[part][0])
+            pattern.append(_TIME_CODES[part][1])
+        elif part == "%%" or (not part[0].isalpha() and "%" not in part):
+            text = "%" if part == "%%" else part
+            duck.append(text.replace("%", "%%"))
+            pattern.append(_regex_literal(text))
+        elif set(part) == {"S"} and len(part) <= 3 and (parsing or len(part) == 3):
+            duck.append("%g")  # fraction of a second: up to 3 digits when parsing
+            pattern.append(rf"\d{{1,{len(part)}}}")
+        else:
+            return None
+    return "".join(duck), "".join(pattern)
+
+
+def _regex_literal(text: str) -> str:
+    return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text)
+
+
+def _parse_time(text: exp.Expression, fmt: exp.Expression | None) -> exp.Expression | None:
+    """Spark's parse of ``text`` with the pattern ``fmt`` as a DuckDB TIMESTAMP, NULL where
+    Spark's is NULL (wrong widths, extra text), or None when the pattern is not known."""
+    converted = _time_format(fmt, parsing=True)
+    if converted is None:
+        return None
+    duck, pattern = converted
+    matches = exp.Anonymous(
+        this="REGEXP_FULL_MATCH", expressions=[text.copy(), exp.Literal.string(pattern)]
+    )
+    checked = exp.Case(ifs=[exp.If(this=matches, true=text)])
+    return exp.Anonymous(this="TRY_STRPTIME", expressions=[checked, exp.Literal.string(duck)])
+
+
 def _fix_to_date(node: exp.TsOrDsToDate) -> exp.Expression:
     # sqlglot drops a format equal to its default ('yyyy-MM-dd') and casts instead, which also
     # accepts other layouts; parse with the format as written. Bad input is NULL in Spark.
     if node.args.get("format"):
+        parsed = _parse_time(node.this, node.args["format"])
+        if parsed is not None:
+            return exp.cast(parsed, "DATE")
         return exp.StrToDate(this=node.this, format=node.args["format"], safe=True)
     node.set("safe", True)
     return node
+
+
+def _fix_to_timestamp(node: exp.StrToTime) -> exp.Expression:
+    # to_timestamp(s, fmt): NULL for bad input, and an instant.
+    parsed = _parse_time(node.this, node.args.get("format"))
+    if parsed is not None:
+        return exp.cast(parsed, "TIMESTAMPTZ")
+    node.set("safe", True)
+    node.set("target_type", exp.DataType.build("TIMESTAMPTZ"))
+    return node
+
+
+def _fix_date_format(node: exp.TimeToStr) -> exp.Expression:
+    # Quoted text ("yyyy-MM-dd'T'HH") and milliseconds (SSS) are missed by sqlglot.
+    converted = _time_format(node.args.get("format"), parsing=False)
+    if converted is None:
+        return node
+    return exp.Anonymous(this="STRFTIME", expressions=[node.this, exp.Literal.string(converted[0])])
 
 
 def _fix_args(node: exp.Expression) -> exp.Expression:
@@ -348,10 +441,6 @@ def _fix_args(node: exp.Expression) -> exp.Expression:
         # Spark: start 0 means 1 and a negative length gives ''; sqlglot's DuckDB output does
         # that when the node is flagged zero_start.
         node.set("zero_start", True)
-    elif isinstance(node, exp.StrToTime):
-        # to_timestamp(s, fmt): TRY_STRPTIME (NULL for bad input), and an instant.
-        node.set("safe", True)
-        node.set("target_type", exp.DataType.build("TIMESTAMPTZ"))
     elif isinstance(node, exp.LastDay):
         node.set("this", _as_date(node.this))  # Spark accepts date strings
     elif isinstance(node, exp.Mod):
@@ -363,7 +452,10 @@ def _fix_unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
     # Spark gives whole seconds as BIGINT and NULL for unparsable input.
     moment: exp.Expression = node.this
     if not isinstance(moment, exp.CurrentTimestamp):
-        moment = exp.StrToTime(this=moment, format=node.args.get("format"), safe=True)
+        parsed = _parse_time(moment, node.args.get("format"))
+        if parsed is None:
+            parsed = exp.StrToTime(this=moment, format=node.args.get("format"), safe=True)
+        moment = parsed
     epoch = exp.Anonymous(this="EPOCH", expressions=[moment])
     return exp.cast(exp.Floor(this=epoch), "BIGINT")
 
@@ -403,8 +495,8 @@ def _fix_int_div(node: exp.IntDiv) -> exp.Expression:
 
 
 def _fix_size(node: exp.ArraySize) -> exp.Expression:
-    # size(NULL) is -1 in Spark unless ANSI mode (spark.sql.legacy.sizeOfNull=true).
-    return exp.Coalesce(this=node, expressions=[exp.Literal.number(-1)])
+    # size(NULL) is -1 in Spark unless ANSI mode (spark.sql.legacy.sizeOfNull=true); an INT.
+    return _int_result(exp.Coalesce(this=node, expressions=[exp.Literal.number(-1)]))
 
 
 def _fix_anonymous(node: exp.Anonymous) -> exp.Expression:
@@ -414,7 +506,7 @@ def _fix_anonymous(node: exp.Anonymous) -> exp.Expression:
     if name == "WEEKDAY" and len(node.expressions) == 1:
         # Spark weekday: 0 = Monday .. 6 = Sunday; DuckDB's WEEKDAY starts at Sunday.
         isodow = exp.Anonymous(this="ISODOW", expressions=[_as_date(node.expressions[0])])
-        return exp.Paren(this=exp.Sub(this=isodow, expression=exp.Literal.number(1)))
+        return _int_result(exp.Sub(this=isodow, expression=exp.Literal.number(1)))
     return node
 
 
@@ -434,7 +526,7 @@ def _fix_trunc(node: exp.DateTrunc) -> exp.Expression:
 
 
 def _int_result(node: exp.Expression) -> exp.Expression:
-    """Spark's date parts and DATEDIFF are INT; DuckDB's are BIGINT."""
+    """Spark's date parts, DATEDIFF, length, instr and size are INT; DuckDB's are BIGINT."""
     return exp.Cast(this=node, to=exp.DataType.build("INT"))
 
 
@@ -446,10 +538,18 @@ def _fix_count_if(node: exp.CountIf) -> exp.Expression:
     )
 
 
+def _fix_window(node: exp.Window) -> exp.Expression:
+    """Spark's row_number, rank, dense_rank and ntile are INT; DuckDB's are BIGINT."""
+    if isinstance(node.this, exp.RowNumber | exp.Rank | exp.DenseRank | exp.Ntile):
+        return _int_result(node)
+    return node
+
+
 _INT_RESULTS = (
     exp.DateDiff, exp.Year, exp.Quarter, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear,
-    exp.WeekOfYear, exp.Hour, exp.Minute, exp.Second,
+    exp.WeekOfYear, exp.Hour, exp.Minute, exp.Second, exp.Length, exp.StrPosition,
 )  # fmt: skip
+
 
 _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     **dict.fromkeys(_INT_RESULTS, _int_result),
@@ -457,7 +557,8 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.Cast: _fix_cast,
     exp.TryCast: _fix_cast,
     exp.TsOrDsToDate: _fix_to_date,
-    exp.StrToTime: _fix_args,
+    exp.StrToTime: _fix_to_timestamp,
+    exp.TimeToStr: _fix_date_format,
     exp.StrToUnix: _fix_unix_timestamp,
     exp.TsOrDsAdd: _fix_date_add,
     exp.AddMonths: _fix_add_months,
@@ -469,6 +570,7 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.ArraySize: _fix_size,
     exp.Anonymous: _fix_anonymous,
     exp.CountIf: _fix_count_if,
+    exp.Window: _fix_window,
 }
 
 # Rewrites that make each target dialect answer as Spark does, by dialect.

@@ -1,0 +1,219 @@
+"""Real Spark as the oracle for the Spark answers pinned in tests/unit/test_sql_frontend.py.
+
+Every case in that module's lists runs here on a Spark session with lakestory's semantics
+(``SEMANTICS``: session time zone UTC, ANSI off), and Spark's answer must equal the pinned
+one, value and type: values come through Arrow, so INT and BIGINT are both ``int``, DOUBLE is
+``float``, DECIMAL ``Decimal``, DATE ``date`` and TIMESTAMP a UTC-aware ``datetime``. The
+known differences pin Spark's answer here and DuckDB's there. Then the result types of the
+translated SQL on DuckDB must be Spark's Arrow types, so a table DuckDB writes is one Spark
+could have written.
+
+Single expressions run in one SELECT (when it fails, list by list, then one by one), each
+query once; with Spark started that takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from lakestory.transforms.sql import parse_spark_sql, to_dialect
+
+FRONTEND = Path(__file__).parents[1] / "unit" / "test_sql_frontend.py"
+
+
+def _frontend() -> ModuleType:
+    """tests/unit/test_sql_frontend.py: the module pytest imported, else loaded from its file."""
+    for name in ("test_sql_frontend", "_sql_frontend_cases"):
+        module = sys.modules.get(name)
+        if module is not None and Path(module.__file__ or "") == FRONTEND:
+            return module
+    spec = importlib.util.spec_from_file_location("_sql_frontend_cases", FRONTEND)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cases = _frontend()
+LISTS = ("CASTS", "DATES", "ARITHMETIC", "STRINGS", "CONDITIONALS")
+EXPRESSIONS = [(name, e, v) for name in LISTS for e, v in getattr(cases, name)]
+DIFFERENCES = [(e, spark) for e, spark, _ in cases.DIFFERENCES]
+QUERIES = {name: (query, expected) for name, query, expected in cases.QUERIES}
+
+# DuckDB's result type is not Spark's: the rows match, the Arrow type does not.
+TYPE_DIFFERENCES = {
+    # DuckDB keeps the dividend's precision: DECIMAL(11,1) against Spark's DECIMAL(2,1).
+    "-7.5 % 2": "decimal % int keeps DuckDB's decimal precision",
+    # SUM of INT is DuckDB's HUGEINT (Arrow decimal128(38, 0)), Spark's BIGINT.
+    "group_by_having_alias": "SUM(int) is HUGEINT on DuckDB",
+}
+
+
+@pytest.fixture(scope="module")
+def spark(spark_session: Any) -> Any:
+    """A session of the shared one with what lakestory's SQL means set, as the engine does."""
+    from lakestory.engines.spark.session import SEMANTICS
+
+    session = spark_session.newSession()
+    for key, value in SEMANTICS.items():
+        session.conf.set(key, value)
+    session.conf.set("spark.sql.shuffle.partitions", "1")  # tiny data: fewer tasks, same answers
+    return session
+
+
+@pytest.fixture(scope="module")
+def spark_answers(spark: Any) -> dict[str, tuple[Any, pa.DataType] | Exception]:
+    """Spark's answer to every single expression: (value, Arrow type), or its error."""
+    from pyspark.errors import PySparkException
+
+    answers: dict[str, tuple[Any, pa.DataType] | Exception] = {}
+
+    def ask(groups: list[list[str]]) -> None:
+        for group in groups:
+            try:
+                answers.update(_select(spark, group))
+            except PySparkException as error:  # one of them fails: find out which
+                if len(group) == 1:
+                    answers[group[0]] = error
+                else:
+                    ask([[e] for e in group] if group in lists else lists)
+
+    lists = [[e for n, e, _ in EXPRESSIONS if n == name] for name in LISTS]
+    ask([[e for _, e, _ in EXPRESSIONS]])
+    ask([[e] for e, _ in DIFFERENCES])  # some are errors on Spark
+    return answers
+
+
+@pytest.fixture(scope="module")
+def spark_results(spark: Any) -> dict[str, tuple[list[tuple[Any, ...]], pa.Schema]]:
+    """Spark's rows and their Arrow schema for every query."""
+    results = {}
+    for name, (query, _) in QUERIES.items():
+        table = spark.sql(query).toArrow()
+        rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+        results[name] = (rows, table.schema)
+    return results
+
+
+def _select(spark: Any, expressions: list[str]) -> dict[str, tuple[Any, pa.DataType]]:
+    columns = ", ".join(f"{e} AS c{i}" for i, e in enumerate(expressions))
+    table = spark.sql(f"SELECT {columns}").toArrow()
+    return {
+        e: (table.column(i).to_pylist()[0], table.schema.field(i).type)
+        for i, e in enumerate(expressions)
+    }
+
+
+def typed(value: Any) -> Any:
+    """The value with its type, all the way down: 1 and 1.0 and True differ, a naive
+    datetime differs from an aware one."""
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [typed(v) for v in value])
+    if isinstance(value, datetime):
+        return ("datetime", value.utcoffset(), value)
+    return (type(value).__name__, value)
+
+
+def answer(answers: dict[str, Any], expression: str) -> tuple[Any, pa.DataType]:
+    got = answers[expression]
+    if isinstance(got, Exception):
+        pytest.fail(f"Spark refused {expression}: {str(got).strip().splitlines()[0]}")
+    return got
+
+
+# ------------------------------------------------------------- Spark's answers
+
+
+@pytest.mark.parametrize(("expression", "expected"), [c[1:] for c in EXPRESSIONS])
+def test_spark_gives_the_pinned_answer(
+    spark_answers: dict[str, Any], expression: str, expected: Any
+) -> None:
+    value, _ = answer(spark_answers, expression)
+    assert typed(value) == typed(expected), expression
+
+
+@pytest.mark.parametrize(("expression", "expected"), DIFFERENCES)
+def test_spark_answer_to_a_known_difference(
+    spark_answers: dict[str, Any], expression: str, expected: Any
+) -> None:
+    if isinstance(expected, cases.Refused):
+        got = spark_answers[expression]
+        assert isinstance(got, Exception), f"Spark answers {expression}: {got}"
+        assert expected.error_class in str(got)
+        return
+    value, _ = answer(spark_answers, expression)
+    assert typed(value) == typed(expected), expression
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_spark_gives_the_pinned_rows(spark_results: dict[str, Any], name: str) -> None:
+    got, _ = spark_results[name]
+    assert typed(got) == typed(QUERIES[name][1])
+
+
+@pytest.mark.parametrize(("query", "message"), cases.FAILURES)
+def test_spark_fails_the_pinned_failures(spark: Any, query: str, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        spark.sql(query).collect()
+
+
+# ---------------------------------------------------- DuckDB's types are Spark's
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone='UTC'")
+    connection.execute("SET default_null_order='nulls_first_on_asc_last_on_desc'")
+    yield connection
+    connection.close()
+
+
+def duckdb_schema(con: duckdb.DuckDBPyConnection, query: str) -> pa.Schema:
+    return con.sql(to_dialect(parse_spark_sql(query), {})).to_arrow_table().schema
+
+
+def comparable(kind: pa.DataType) -> pa.DataType:
+    """Arrow types as far as a table's schema cares: a list's item field name and
+    nullability are each engine's own."""
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(comparable(kind.value_type))
+    return kind
+
+
+def _type_cases() -> Iterator[Any]:
+    for expression in [e for _, e, _ in EXPRESSIONS] + list(QUERIES):
+        reason = TYPE_DIFFERENCES.get(expression)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        yield pytest.param(expression, marks=marks, id=expression)
+
+
+@pytest.mark.parametrize("case", list(_type_cases()))
+def test_duckdb_types_are_sparks(
+    spark_answers: dict[str, Any],
+    spark_results: dict[str, Any],
+    con: duckdb.DuckDBPyConnection,
+    case: str,
+) -> None:
+    if case in QUERIES:
+        query = QUERIES[case][0]
+        spark_types = list(spark_results[case][1].types)
+    else:
+        query = f"SELECT {case}"
+        value, spark_type = answer(spark_answers, case)
+        spark_types = [spark_type]
+    duck_types = list(duckdb_schema(con, query).types)
+    if case not in QUERIES and value is None and duck_types == [pa.null()]:
+        return  # DuckDB folds a constant NULL (concat('a', NULL)) to an untyped NULL
+    assert [comparable(t) for t in duck_types] == [comparable(t) for t in spark_types]
