@@ -200,7 +200,9 @@ class Project:
             if p.node.config.read and p.node.config.read.incremental
         }
         ctx.states, ctx.ledgers = load_states(catalog, plan.project, watched)
-        engine = create_engine(self.config.engine, **engine_options)
+        engine = create_engine(
+            self.config.engine, spark_config=self.config.spark_config, **engine_options
+        )
         try:
             bus = self._bus(plan, catalog, subscribers)  # starts observers' threads: last
             workers = max_workers or self.config.max_workers

@@ -5,7 +5,8 @@ functions, dates and time zones, decimals, nulls, string functions, keyed writes
 loads (upsert, append_once, scd2) and checks; every table written is compared with the
 duckdb engine's, row for row (sorted; floating sums within a tolerance).
 
-Engines so far: duckdb, pandas and polars. Spark joins the list when it lands (issue 7).
+Spark runs in the local session the whole test process shares (the ``spark_session``
+fixture); the engine works in a session of its own inside it, as on a cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-ENGINES = ["duckdb", "pandas", "polars"]
+ENGINES = ["duckdb", "pandas", "polars", "spark"]
 OTHERS = [e for e in ENGINES if e != "duckdb"]
 
 PROJECT = """
@@ -69,6 +71,8 @@ pipelines:
                      CAST(ordered_at AS TIMESTAMP) AS ordered_at,
                      from_utc_timestamp(CAST(ordered_at AS TIMESTAMP), 'Europe/Paris')
                        AS ordered_paris,
+                     to_utc_timestamp(CAST(ordered_at AS TIMESTAMP), 'America/New_York')
+                       AS ordered_ny_as_utc,
                      CAST(ordered_at AS DATE) AS order_date,
                      date_format(CAST(ordered_at AS TIMESTAMP), 'yyyy-MM') AS month,
                      COALESCE(status, 'unknown') AS status
@@ -158,6 +162,8 @@ TABLES = {
 
 
 VOLATILE = {"processed_at"}  # the example stamps rows with the time of the run
+# Known differences, each pinned by a test below: (engine, table, column).
+KNOWN = {("spark", "gold/customer_metrics", "avg_order_value")}  # AVG of a DECIMAL
 
 
 def read_table(path: Path, fmt: str) -> list[dict[str, Any]]:
@@ -172,19 +178,27 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def assert_same_tables(expected: dict[str, list[dict[str, Any]]], got: dict[str, Any]) -> None:
+def assert_same_tables(
+    expected: dict[str, list[dict[str, Any]]], got: dict[str, Any], engine: str = ""
+) -> None:
     for name, rows in expected.items():
         other = got[name]
         assert len(other) == len(rows), name
         for want, have in zip(rows, other, strict=True):
             assert want.keys() == have.keys(), name
-            diff = {k: (want[k], have[k]) for k in want if not same(want[k], have[k])}
+            diff = {
+                k: (want[k], have[k])
+                for k in want
+                if not same(want[k], have[k]) and (engine, name, k) not in KNOWN
+            }
             assert not diff, f"{name}: {diff}"
 
 
 @pytest.fixture(scope="module")
 def results(
-    tmp_path_factory: pytest.TempPathFactory, files: Callable[..., Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    files: Callable[..., Path],
+    request: pytest.FixtureRequest,
 ) -> dict[str, dict[str, Any]]:
     """Run the project on every engine, two loads each; the tables after each load."""
     from typer.testing import CliRunner
@@ -193,6 +207,8 @@ def results(
 
     runner, out = CliRunner(), {}
     for engine in ENGINES:
+        if engine == "spark":
+            request.getfixturevalue("spark_session")
         root = files(
             tmp_path_factory.mktemp(engine),
             {"steps.py": STEPS, **{f"data/{k}": v for k, v in LOADS.items()}},
@@ -227,12 +243,16 @@ def test_the_project_covers_what_it_says(results: dict[str, dict[str, Any]]) -> 
     assert any(r["email"] is None for r in results["duckdb"]["load1"]["customers"])
     paris = {r["order_id"]: r["ordered_paris"] for r in final["orders"]}
     assert paris[10].hour == 0 and paris[11].hour == 3  # +1 h, then +2 h: summer time
+    as_utc = {r["order_id"]: r["ordered_ny_as_utc"] for r in final["orders"]}
+    assert as_utc[10].hour == 3 and as_utc[14].hour == 5  # +4 h in summer, +5 h in winter
 
 
 @pytest.mark.parametrize("engine", OTHERS)
 def test_the_bundled_example_matches_duckdb(
-    tmp_path: Path, cli: Callable[..., Any], engine: str
+    tmp_path: Path, cli: Callable[..., Any], engine: str, request: pytest.FixtureRequest
 ) -> None:
+    if engine == "spark":
+        request.getfixturevalue("spark_session")
     tables: dict[str, dict[str, Any]] = {}
     for name in ("duckdb", engine):
         root = tmp_path / name
@@ -250,4 +270,40 @@ def test_the_bundled_example_matches_duckdb(
         }
         shutil.rmtree(root / ".lakestory", ignore_errors=True)
     assert tables["duckdb"].keys() == tables[engine].keys() and tables["duckdb"]
-    assert_same_tables(tables["duckdb"], tables[engine])
+    assert_same_tables(tables["duckdb"], tables[engine], engine)
+
+
+def test_avg_of_a_decimal_is_a_decimal_on_spark_only(
+    tmp_path: Path, cli: Callable[..., Any], request: pytest.FixtureRequest
+) -> None:
+    """KNOWN DIFFERENCE: Spark's AVG of DECIMAL(p, s) is DECIMAL(p + 4, s + 4); DuckDB's (so
+    the duckdb, pandas and polars engines') is DOUBLE. Cast the average to say which."""
+    request.getfixturevalue("spark_session")
+    got = {}
+    for engine in ("duckdb", "spark"):
+        root = tmp_path / engine
+        (root / "data").mkdir(parents=True)
+        (root / "data" / "n.csv").write_text("n\n1.10\n2.25\n", "utf-8")
+        (root / "lakestory.yaml").write_text(AVG_PROJECT.replace("ENGINE", engine), "utf-8")
+        result = cli("run", root / "lakestory.yaml")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        got[engine] = DeltaTable(str(root / "lake" / "avg")).to_pyarrow_table().to_pylist()[0]
+    assert got["spark"] == {"avg": Decimal("1.675000"), "avg_double": 1.675}
+    assert got["duckdb"] == {"avg": 1.675, "avg_double": 1.675}
+
+
+AVG_PROJECT = """
+project: avg
+engine: ENGINE
+connections:
+  raw: {type: local, base_path: data}
+  lake: {type: local, base_path: lake}
+pipelines:
+  - pipeline: p
+    nodes:
+      - name: avg
+        read: {connection: raw, path: n.csv, schema: {n: "decimal(10,2)"}}
+        transform:
+          - sql: SELECT AVG(n) AS avg, CAST(AVG(n) AS DOUBLE) AS avg_double FROM df
+        write: {connection: lake, path: avg, format: delta}
+"""

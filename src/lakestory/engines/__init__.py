@@ -34,13 +34,29 @@ CAPABILITIES: dict[str, Capabilities] = {
     "duckdb": _on_duckdb("duckdb", "duckdb.DuckDBPyRelation"),
     "pandas": _on_duckdb("pandas", "pandas.DataFrame (Arrow-backed columns)"),
     "polars": _on_duckdb("polars", "polars.DataFrame"),
+    "spark": Capabilities(
+        name="spark",
+        sql_dialect="spark",
+        read_formats=_ALL_FORMATS,
+        write_formats=_ALL_FORMATS,
+        write_modes=_ALL_MODES,
+        connection_kinds=frozenset({"local"}),
+        python_step_input="pyspark.sql.DataFrame",
+        unsupported_read_options=frozenset(
+            {"csv.skip_rows", "csv.date_format", "csv.timestamp_format"}
+            | {"json.date_format", "json.timestamp_format"}
+        ),
+    ),
 }
 
 _IMPLEMENTATIONS = {
     "duckdb": "lakestory.engines.duckdb.engine:DuckDBEngine",
     "pandas": "lakestory.engines.pandas.engine:PandasEngine",
     "polars": "lakestory.engines.polars.engine:PolarsEngine",
+    "spark": "lakestory.engines.spark.engine:SparkEngine",
 }
+# Project settings for one engine only: the others are not given them.
+_SETTINGS_FOR = {"spark_config": "spark"}
 _EXTRAS = {"polars": "polars", "pandas": "pandas", "spark": "spark"}
 _LIBRARIES = {"pandas": "pandas", "polars": "polars", "spark": "pyspark"}
 
@@ -52,7 +68,7 @@ def capabilities(name: str) -> Capabilities:
     if name not in CAPABILITIES:
         raise NotSupportedYet(
             f"engine '{name}' is not supported yet in this version",
-            hint="use `engine: duckdb` (the default), `pandas` or `polars`; "
+            hint="use `engine: duckdb` (the default), `pandas`, `polars` or `spark`; "
             f'the {name} engine will need `pip install "lakestory[{extra}]"`',
         )
     library = _LIBRARIES.get(name)
@@ -66,6 +82,7 @@ def capabilities(name: str) -> Capabilities:
 
 def create_engine(name: str, **options: Any) -> Engine:
     capabilities(name)
+    options = {k: v for k, v in options.items() if _SETTINGS_FOR.get(k, name) == name}
     module, _, attr = _IMPLEMENTATIONS[name].partition(":")
     engine: Engine = getattr(importlib.import_module(module), attr)(**options)
     return engine

@@ -27,6 +27,8 @@ class Capabilities:
     write_modes: frozenset[str]
     connection_kinds: frozenset[str]
     python_step_input: str  # what a Python step receives, for docs and messages
+    # read options ("format.option") this engine cannot honour: the planner rejects them
+    unsupported_read_options: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

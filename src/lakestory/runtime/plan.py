@@ -336,6 +336,18 @@ def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: Err
                     hint=f"supported here: {', '.join(sorted(caps.connection_kinds))}",
                 )
             )
+        if section == "read":
+            for key in spec.options:
+                if f"{spec.format}.{key}" in caps.unsupported_read_options:
+                    found.add(
+                        NotSupportedYet(
+                            f"read: the {caps.name} engine cannot honour the {spec.format} "
+                            f"option '{key}' yet",
+                            where=at("read", "options"),
+                            hint=f"remove `{key}` (e.g. take the rows out of the file), or "
+                            "run this project on the duckdb engine",
+                        )
+                    )
         formats = caps.read_formats if section == "read" else caps.write_formats
         if spec.format not in formats:
             found.add(

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
 
 import duckdb
 import pyarrow as pa
 
 from lakestory.core.errors import WriteError
+from lakestory.engines import delta_target
 from lakestory.engines.duckdb import errors
 from lakestory.engines.duckdb.reading import lit, q, run
 from lakestory.io import delta, local
@@ -70,10 +69,9 @@ def merge(
     query = portable_select(cur.table(q(name)), name)
     try:
         with _streams(cur, query) as data:
-            done = delta.merge(target.location.uri, data, spec, commit)
+            return delta_target.merge(data, target, spec, commit)
     except (duckdb.Error, pa.ArrowException, DeltaError, OSError) as exc:
         raise errors.write_error(exc, target.location.display()) from None
-    return WriteOutcome(done.rows_inserted, done.version, done.rows_updated, done.rows_deleted)
 
 
 @contextmanager
@@ -112,38 +110,8 @@ def _streams(cur: duckdb.DuckDBPyConnection, query: str) -> Iterator[delta.DataF
 def _write_delta(
     cur: duckdb.DuckDBPyConnection, query: str, target: Target, commit: delta.Commit
 ) -> WriteOutcome:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import SchemaMismatchError
-
-    uri = target.location.uri.rstrip("/")
-    created = not os.path.exists(uri)
-    mode: Literal["append", "overwrite"] = "overwrite" if target.mode == "overwrite" else "append"
-    try:
-        with _streams(cur, query) as data:
-            done = delta.write(
-                uri,
-                data,
-                mode=mode,
-                partition_by=target.partition_by,
-                commit=commit,
-                options=target.options,
-            )
-    except SchemaMismatchError as exc:
-        table = [f.name for f in DeltaTable(uri).schema().fields]
-        data_cols = cur.sql(query).columns
-        raise WriteError(
-            f"cannot {target.mode} to {target.location.display()}: the columns differ from the "
-            f"table's ({exc})",
-            detail=f"data:  {', '.join(data_cols)}\ntable: {', '.join(table)}",
-            hint="select the table's columns in a step, set `write.schema` (on_new_columns: "
-            "evolve, on_missing_columns: fill_null), or write with mode: overwrite to replace "
-            "the table and its schema",
-        ) from None
-    except BaseException:
-        if created and not local.is_delta_table(uri):  # a first write that failed: no table
-            shutil.rmtree(uri, ignore_errors=True)
-        raise
-    return WriteOutcome(rows_written=done.rows_inserted, version=done.version)
+    with _streams(cur, query) as data:
+        return delta_target.write(data, cur.sql(query).columns, target, commit)
 
 
 def _write_files(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> WriteOutcome:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from pyspark.sql import SparkSession
 SEMANTICS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
+    # Parquet timestamps as other engines write and read them (Spark's default is INT96)
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 
 # Defaults for a local session that lakestory starts itself.
@@ -53,6 +56,8 @@ def open_session(config: Mapping[str, str] | None = None) -> Sessions:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     started = SparkContext._active_spark_context is None
     if started:
+        # Python workers run this interpreter, which has the libraries steps import
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder
         for key, value in {**LOCAL_DEFAULTS, **config}.items():
             builder = builder.config(key, value)
@@ -65,12 +70,3 @@ def open_session(config: Mapping[str, str] | None = None) -> Sessions:
         if key.startswith("spark.sql.") and own.conf.isModifiable(key):
             own.conf.set(key, value)
     return Sessions(shared, own, started)
-
-
-def has_delta(spark: SparkSession) -> bool:
-    """Whether the session reads and writes Delta itself (Delta Lake's extension, or a
-    Databricks runtime); else lakestory writes Delta through deltalake and Arrow."""
-    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
-        return True
-    extensions = spark.conf.get("spark.sql.extensions", "") or ""
-    return "DeltaSparkSessionExtension" in extensions

@@ -1,0 +1,204 @@
+"""The Spark engine: SQL steps run natively on Spark SQL, Python steps receive a
+``pyspark.sql.DataFrame``, CSV/JSON/Parquet are read and written by Spark, and Delta tables
+are read and written through deltalake and Arrow (a local Spark has no Delta of its own).
+
+Frames are temporary views of the engine's own session (see :mod:`.session`), named as the
+runtime names them (``silver.orders:step0``, quoted with backticks in SQL). A node's output
+that other nodes read is cached (memory, then disk) until it is released.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+
+from lakestory.core.errors import LakestoryError, StepError
+from lakestory.engines import CAPABILITIES
+from lakestory.engines.base import Capabilities, Column
+from lakestory.engines.spark import errors, reading, session, writing
+from lakestory.engines.spark.reading import portable
+from lakestory.io import delta
+from lakestory.io.specs import Source, Target, WriteOutcome
+
+
+@dataclass(frozen=True)
+class SparkFrame:
+    name: str
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class SparkEngine:
+    capabilities: ClassVar[Capabilities] = CAPABILITIES["spark"]
+
+    def __init__(self, spark_config: Mapping[str, Any] | None = None, **_: Any) -> None:
+        settings = {k: _setting(v) for k, v in (spark_config or {}).items()}
+        self._sessions = session.open_session(settings)
+        self.spark = self._sessions.own
+        self._frames: dict[str, DataFrame] = {}
+        self._cached: set[str] = set()
+        self._lock = threading.Lock()
+        self._tag = f"lakestory-{uuid.uuid4().hex[:12]}"
+        self._tagged = threading.local()
+
+    # -- the Engine protocol -------------------------------------------------------------
+
+    def read(self, source: Source, name: str) -> tuple[SparkFrame, int | None]:
+        self._thread_tag()
+        rows: int | None = None
+        try:
+            if source.format == "csv":
+                df, rows = reading.read_csv(self.spark, source)
+            elif source.format == "json":
+                df = reading.read_json(self.spark, source)
+            elif source.format == "parquet":
+                df = reading.read_parquet(self.spark, source)
+            else:
+                df, rows = reading.read_delta(self.spark, source)
+            if source.filter is not None:
+                df, rows = df.where(source.filter), None
+        except LakestoryError:
+            raise
+        except errors.SPARK_ERRORS as exc:
+            what = f"cannot read {source.format} {source.location.display()}"
+            raise errors.data_error(exc, what, [source.location.uri]) from None
+        frame = self._register(df, name)
+        return frame, rows if rows is not None else self.count(frame)
+
+    def sql(self, query: str, name: str) -> SparkFrame:
+        self._thread_tag()
+        try:
+            df = self.spark.sql(query)
+        except errors.SPARK_ERRORS as exc:
+            raise errors.sql_error(exc) from None
+        return self._register(df, name)
+
+    def native(self, frame: SparkFrame) -> DataFrame:
+        return self._frames[frame.name]
+
+    def call(
+        self, fn: Callable[..., Any], frame: SparkFrame, kwargs: Mapping[str, Any], name: str
+    ) -> SparkFrame:
+        self._thread_tag()
+        result = fn(self.native(frame), **kwargs)
+        if isinstance(result, DataFrame):
+            return self._register(result, name)
+        table = _as_arrow(result)
+        if table is None:
+            raise StepError(
+                f"the function returned {type(result).__name__}, not data",
+                hint="return a Spark DataFrame, a pyarrow Table or RecordBatchReader, "
+                "or a pandas/polars DataFrame",
+            )
+        return self._register(self.spark.createDataFrame(portable(table)), name)
+
+    def persist(self, frame: SparkFrame, name: str) -> SparkFrame:
+        df = self.native(frame).persist(StorageLevel.MEMORY_AND_DISK)
+        out = self._register(df, name)
+        with self._lock:
+            self._cached.add(name)
+        return out
+
+    def release(self, frame: SparkFrame) -> None:
+        with self._lock:
+            df = self._frames.pop(frame.name, None)
+            cached = frame.name in self._cached
+            self._cached.discard(frame.name)
+        self.spark.catalog.dropTempView(quote(frame.name))
+        if df is not None and cached:
+            df.unpersist()
+
+    def count(self, frame: SparkFrame) -> int:
+        self._thread_tag()
+        try:
+            return int(self.native(frame).count())
+        except errors.SPARK_ERRORS as exc:
+            raise errors.compute_error(exc, f"computing {frame.name}") from None
+
+    def schema(self, frame: SparkFrame) -> list[Column]:
+        return [Column(f.name, f.dataType.simpleString()) for f in self.native(frame).schema]
+
+    def rows(self, frame: SparkFrame, limit: int) -> list[dict[str, Any]]:
+        self._thread_tag()
+        rows: list[dict[str, Any]] = writing.arrow(self.native(frame).limit(limit)).to_pylist()
+        return rows
+
+    def arrow_schema(self, frame: SparkFrame) -> pa.Schema:
+        return writing.arrow(self.native(frame).limit(0)).schema
+
+    def write(
+        self, frame: SparkFrame, target: Target, commit: delta.Commit | None = None
+    ) -> WriteOutcome:
+        self._thread_tag()
+        return writing.write(self.native(frame), target, commit or delta.Commit())
+
+    def merge(
+        self,
+        frame: SparkFrame,
+        target: Target,
+        spec: delta.MergeSpec,
+        commit: delta.Commit | None = None,
+    ) -> WriteOutcome:
+        self._thread_tag()
+        return writing.merge(self.native(frame), target, spec, commit or delta.Commit())
+
+    def interrupt(self, thread_id: int) -> None:
+        self.spark.interruptTag(f"{self._tag}-{thread_id}")
+
+    def close(self) -> None:
+        with self._lock:
+            names, self._frames, cached = list(self._frames), {}, set(self._cached)
+        for name in names:
+            self.spark.catalog.dropTempView(quote(name))
+        if cached:
+            self.spark.catalog.clearCache()
+        if self._sessions.started:
+            self._sessions.shared.stop()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _register(self, df: DataFrame, name: str) -> SparkFrame:
+        df.createOrReplaceTempView(quote(name))
+        with self._lock:
+            self._frames[name] = df
+        return SparkFrame(name)
+
+    def _thread_tag(self) -> None:
+        """Tag the Spark jobs this worker thread starts, so :meth:`interrupt` can cancel
+        them (tags are per thread)."""
+        if getattr(self._tagged, "done", False):
+            return
+        self.spark.addTag(f"{self._tag}-{threading.get_ident()}")
+        self._tagged.done = True
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _as_arrow(result: Any) -> pa.Table | None:
+    if isinstance(result, pa.Table):
+        return result
+    if isinstance(result, pa.RecordBatchReader):
+        return result.read_all()
+    module = type(result).__module__.split(".")[0]
+    if module == "polars":
+        frame = result.collect() if hasattr(result, "collect") else result
+        table: pa.Table = frame.to_arrow()
+        return table
+    if module == "pandas":
+        return pa.Table.from_pandas(result, preserve_index=False)
+    if hasattr(result, "__arrow_c_stream__"):
+        return pa.table(result)
+    return None

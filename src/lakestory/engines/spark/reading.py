@@ -1,0 +1,159 @@
+"""Reading sources into Spark: CSV, JSON and Parquet with Spark's own readers, Delta through
+deltalake and Arrow.
+
+CSV is read as the DuckDB engine reads it, so the same files give the same table: strictly
+(a row with the wrong number of fields fails the read, naming its line), every column as
+text first, then each column not declared in ``read.schema`` gets the first type of
+:data:`lakestory.engines.files.CANDIDATES` that all its values match, scanned over every row.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from lakestory.core.errors import DataError, Where
+from lakestory.engines.files import CANDIDATES, CsvDialect, csv_header, input_files
+from lakestory.engines.spark import errors
+from lakestory.io import delta
+from lakestory.io.specs import Source
+
+# The CSV type rule's types as Spark names them. DuckDB's TIMESTAMP has no time zone.
+_SPARK_TYPES = {
+    "INTEGER": "int",
+    "BIGINT": "bigint",
+    "DECIMAL(38,0)": "decimal(38,0)",
+    "DOUBLE": "double",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp_ntz",
+}
+
+
+def read_csv(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:
+    files = input_files(source)
+    opts = source.options
+    quote = str(opts.get("quote", '"'))
+    dialect = CsvDialect(
+        str(opts.get("delimiter", ",")), quote, str(opts.get("escape", quote)),
+        str(opts.get("encoding", "utf-8")),
+    )  # fmt: skip
+    header = bool(opts.get("header", True))
+    names = csv_header(files, dialect, header, opts)
+    declared = {k: v.lower() for k, v in (source.column_types or {}).items()}
+    unknown = set(declared) - set(names)
+    if unknown:
+        raise DataError(
+            f"read.schema names columns not in the file: {', '.join(sorted(unknown))}",
+            where=Where(file=files[0], line=1),
+            hint=f"columns in the file: {', '.join(names)}",
+        )
+    reader = (
+        spark.read.schema(StructType([StructField(n, StringType()) for n in names]))
+        .option("header", header)
+        .option("sep", dialect.delimiter)
+        .option("quote", dialect.quote)
+        .option("escape", dialect.escape)
+        .option("encoding", dialect.encoding)
+        .option("mode", "FAILFAST")
+        .option("multiLine", True)  # quoted fields may hold line breaks
+        .option("enforceSchema", False)
+    )
+    for key, option in (("null_value", "nullValue"), ("comment", "comment")):
+        if key in opts:
+            reader = reader.option(option, str(opts[key]))
+    raw = reader.csv(files).persist()
+    try:
+        infer = [n for n in names if n not in declared] if opts.get("infer_schema", True) else []
+        rows, types, bad = _profile(raw, infer, declared)
+    except errors.SPARK_ERRORS as exc:
+        raw.unpersist()
+        raise errors.csv_error(exc, files, dialect.encoding) from None
+    if bad is not None:
+        raw.unpersist()
+        column, value = bad
+        raise DataError(
+            f"CSV column '{column}' holds {value!r}, which is not a {declared[column]}",
+            where=Where(file=files[0] if len(files) == 1 else None),
+            hint="fix the value, or declare the column as string in read.schema and convert "
+            "it in a step",
+        )
+    typed = raw.select(*[_typed(n, types.get(n)) for n in names])
+    return typed, rows
+
+
+def _typed(name: str, spark_type: str | None) -> Column:
+    col = F.col(f"`{name}`")
+    if spark_type is None:
+        return col
+    return F.trim(col).cast(spark_type).alias(name)
+
+
+def _profile(
+    raw: DataFrame, infer: list[str], declared: dict[str, str]
+) -> tuple[int, dict[str, str], tuple[str, str] | None]:
+    """One pass: the row count, the inferred type of each column of ``infer``, and the first
+    declared column holding a value that is not of its type (with that value)."""
+    aggs: list[Column] = [F.count(F.lit(1))]
+    for n in infer:
+        col = F.trim(F.col(f"`{n}`"))
+        for typ, pattern in CANDIDATES:
+            fits = col.rlike(f"^(?:{pattern})$") & col.try_cast(_SPARK_TYPES[typ]).isNotNull()
+            aggs.append(F.bool_and(col.isNull() | fits))
+        aggs.append(F.count(col) > 0)
+    for n, typ in declared.items():
+        col = F.col(f"`{n}`")
+        wrong = col.isNotNull() & _typed(n, typ).isNull()
+        aggs.append(F.first(F.when(wrong, col), ignorenulls=True))
+    row = raw.agg(*aggs).first()
+    assert row is not None
+    values = list(row)
+    types: dict[str, str] = {n: typ for n, typ in declared.items()}
+    width = len(CANDIDATES) + 1
+    for i, n in enumerate(infer):
+        flags = values[1 + i * width : 1 + (i + 1) * width]
+        if not flags[-1]:
+            continue  # all null or no rows: stays a string
+        found = next((t for (t, _), ok in zip(CANDIDATES, flags, strict=False) if ok), None)
+        if found is not None:
+            types[n] = _SPARK_TYPES[found]
+    wrong_values = values[1 + len(infer) * width :]
+    bad = next(((n, v) for n, v in zip(declared, wrong_values, strict=True) if v is not None), None)
+    return int(values[0]), types, bad
+
+
+def read_json(spark: SparkSession, source: Source) -> DataFrame:
+    files = input_files(source)
+    return spark.read.option("mode", "FAILFAST").option("samplingRatio", 1.0).json(files)
+
+
+def read_parquet(spark: SparkSession, source: Source) -> DataFrame:
+    files = input_files(source)
+    reader = spark.read.option("mergeSchema", True)
+    base = source.location.uri.rstrip("/")
+    if source.files is None and "*" not in base and not base.endswith(".parquet"):
+        reader = reader.option("basePath", base)  # hive partitions become columns
+    return reader.parquet(*files)
+
+
+def read_delta(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:
+    uri = source.location.uri.rstrip("/")
+    table = delta.open_table(uri, source.location.display(), source.version, source.timestamp)
+    data = table.to_pyarrow_table()
+    return spark.createDataFrame(portable(data)), data.num_rows
+
+
+def portable(table: pa.Table) -> pa.Table:
+    """Arrow types Spark reads: view and large types become their plain forms."""
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+            t = pa.string()
+        elif pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
+            t = pa.binary()
+        fields.append(f.with_type(t))
+    schema = pa.schema(fields)
+    return table if schema == table.schema else table.cast(schema)
