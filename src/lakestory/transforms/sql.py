@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.spark import Spark
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.parsers.spark import SparkParser
 from sqlglot.time import format_time
 from sqlglot.tokens import Token, TokenType
 
@@ -28,10 +29,17 @@ from lakestory.core.text import suggestion
 
 class _SparkSql(Spark):
     """Spark SQL as Spark 4 reads it: a doubled quote inside a string is one quote
-    (``'it''s'`` is ``it's``); quoted strings with a space between them still concatenate."""
+    (``'it''s'`` is ``it's``); quoted strings with a space between them still concatenate.
+    ``to_unix_timestamp`` reads its pattern as ``unix_timestamp`` does."""
 
     class Tokenizer(Spark.Tokenizer):
         STRING_ESCAPES = ["\\", "'", '"']
+
+    class Parser(SparkParser):
+        FUNCTIONS = {
+            **SparkParser.FUNCTIONS,
+            "TO_UNIX_TIMESTAMP": SparkParser.FUNCTIONS["UNIX_TIMESTAMP"],
+        }
 
 
 _SPARK: Dialect = _SparkSql()
@@ -538,6 +546,14 @@ def _fix_count_if(node: exp.CountIf) -> exp.Expression:
     )
 
 
+def _fix_months_between(node: exp.MonthsBetween) -> exp.Expression:
+    """Spark rounds months_between to 8 decimals unless its third argument is false."""
+    roundoff = node.args.get("roundoff")
+    if isinstance(roundoff, exp.Boolean) and not roundoff.this:
+        return node
+    return exp.Round(this=node, decimals=exp.Literal.number(8))
+
+
 def _fix_window(node: exp.Window) -> exp.Expression:
     """Spark's row_number, rank, dense_rank and ntile are INT; DuckDB's are BIGINT."""
     if isinstance(node.this, exp.RowNumber | exp.Rank | exp.DenseRank | exp.Ntile):
@@ -571,6 +587,21 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.Anonymous: _fix_anonymous,
     exp.CountIf: _fix_count_if,
     exp.Window: _fix_window,
+    exp.MonthsBetween: _fix_months_between,
+    # format_string/printf take printf patterns ('%05d'); DuckDB's FORMAT takes '{}'.
+    exp.Format: lambda node: exp.Anonymous(
+        this="PRINTF", expressions=[node.this, *node.expressions]
+    ),
+    # signum is a DOUBLE in Spark.
+    exp.Sign: lambda node: exp.cast(node, "DOUBLE"),
+    # percentile interpolates (DOUBLE); percentile_approx gives a value of the column,
+    # exactly so while there are fewer rows than its accuracy (10000).
+    exp.Quantile: lambda node: exp.Anonymous(
+        this="QUANTILE_CONT", expressions=[node.this, node.args["quantile"]]
+    ),
+    exp.ApproxQuantile: lambda node: exp.Anonymous(
+        this="QUANTILE_DISC", expressions=[node.this, node.args["quantile"]]
+    ),
 }
 
 # Rewrites that make each target dialect answer as Spark does, by dialect.
