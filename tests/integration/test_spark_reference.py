@@ -4,12 +4,14 @@ Every case in that module's lists runs here on a Spark session with lakestory's 
 (``SEMANTICS``: session time zone UTC, ANSI off), and Spark's answer must equal the pinned
 one, value and type: values come through Arrow, so INT and BIGINT are both ``int``, DOUBLE is
 ``float``, DECIMAL ``Decimal``, DATE ``date`` and TIMESTAMP a UTC-aware ``datetime``. The
-known differences pin Spark's answer here and DuckDB's there. Then the result types of the
-translated SQL on DuckDB must be Spark's Arrow types, so a table DuckDB writes is one Spark
-could have written.
+known differences pin Spark's answer here and DuckDB's there. Each case runs twice: as
+written, and as the spark engine sends it (``to_dialect(..., dialect="spark")``, which is
+sqlglot's Spark SQL). Then the result types of the translated SQL on DuckDB must be Spark's
+Arrow types, so a table DuckDB writes is one Spark could have written. Last,
+test_spark_semantics.py's project runs on Spark, its SQL on its CSV.
 
-Single expressions run in one SELECT (when it fails, list by list, then one by one), each
-query once; with Spark started that takes a few seconds.
+Single expressions run in one SELECT per way (when it fails, list by list, then one by one),
+each query once per way; once Spark has started, the module takes a few seconds.
 """
 
 from __future__ import annotations
@@ -73,43 +75,56 @@ def spark(spark_session: Any) -> Any:
     return session
 
 
+# The SQL as the user wrote it, and as the spark engine sends it (sqlglot's Spark SQL).
+WRITTEN, ENGINE = "as written", "via to_dialect"
+VIAS = [WRITTEN, ENGINE]
+
+
+def spark_sql(query: str, via: str) -> str:
+    return query if via == WRITTEN else to_dialect(parse_spark_sql(query), {}, dialect="spark")
+
+
 @pytest.fixture(scope="module")
-def spark_answers(spark: Any) -> dict[str, tuple[Any, pa.DataType] | Exception]:
-    """Spark's answer to every single expression: (value, Arrow type), or its error."""
+def spark_answers(spark: Any) -> dict[str, dict[str, tuple[Any, pa.DataType] | Exception]]:
+    """Spark's answer to every single expression, by way (``VIAS``): (value, Arrow type),
+    or its error."""
     from pyspark.errors import PySparkException
 
-    answers: dict[str, tuple[Any, pa.DataType] | Exception] = {}
-
-    def ask(groups: list[list[str]]) -> None:
-        for group in groups:
-            try:
-                answers.update(_select(spark, group))
-            except PySparkException as error:  # one of them fails: find out which
-                if len(group) == 1:
-                    answers[group[0]] = error
-                else:
-                    ask([[e] for e in group] if group in lists else lists)
-
+    by_via: dict[str, dict[str, tuple[Any, pa.DataType] | Exception]] = {}
     lists = [[e for n, e, _ in EXPRESSIONS if n == name] for name in LISTS]
-    ask([[e for _, e, _ in EXPRESSIONS]])
-    ask([[e] for e, _ in DIFFERENCES])  # some are errors on Spark
-    return answers
+    for via in VIAS:
+        answers = by_via.setdefault(via, {})
+
+        def ask(groups: list[list[str]], via: str = via, answers: dict[str, Any] = answers) -> None:
+            for group in groups:
+                try:
+                    answers.update(_select(spark, group, via))
+                except PySparkException as error:  # one of them fails: find out which
+                    if len(group) == 1:
+                        answers[group[0]] = error
+                    else:
+                        ask([[e] for e in group] if group in lists else lists)
+
+        ask([[e for _, e, _ in EXPRESSIONS]])
+        ask([[e] for e, _ in DIFFERENCES])  # some are errors on Spark
+    return by_via
 
 
 @pytest.fixture(scope="module")
-def spark_results(spark: Any) -> dict[str, tuple[list[tuple[Any, ...]], pa.Schema]]:
-    """Spark's rows and their Arrow schema for every query."""
-    results = {}
-    for name, (query, _) in QUERIES.items():
-        table = spark.sql(query).toArrow()
-        rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
-        results[name] = (rows, table.schema)
+def spark_results(spark: Any) -> dict[str, dict[str, tuple[list[tuple[Any, ...]], pa.Schema]]]:
+    """Spark's rows and their Arrow schema for every query, by way (``VIAS``)."""
+    results: dict[str, dict[str, tuple[list[tuple[Any, ...]], pa.Schema]]] = {}
+    for via in VIAS:
+        for name, (query, _) in QUERIES.items():
+            table = spark.sql(spark_sql(query, via)).toArrow()
+            rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+            results.setdefault(via, {})[name] = (rows, table.schema)
     return results
 
 
-def _select(spark: Any, expressions: list[str]) -> dict[str, tuple[Any, pa.DataType]]:
+def _select(spark: Any, expressions: list[str], via: str) -> dict[str, tuple[Any, pa.DataType]]:
     columns = ", ".join(f"{e} AS c{i}" for i, e in enumerate(expressions))
-    table = spark.sql(f"SELECT {columns}").toArrow()
+    table = spark.sql(spark_sql(f"SELECT {columns}", via)).toArrow()
     return {
         e: (table.column(i).to_pylist()[0], table.schema.field(i).type)
         for i, e in enumerate(expressions)
@@ -136,37 +151,41 @@ def answer(answers: dict[str, Any], expression: str) -> tuple[Any, pa.DataType]:
 # ------------------------------------------------------------- Spark's answers
 
 
+@pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize(("expression", "expected"), [c[1:] for c in EXPRESSIONS])
 def test_spark_gives_the_pinned_answer(
-    spark_answers: dict[str, Any], expression: str, expected: Any
+    spark_answers: dict[str, Any], via: str, expression: str, expected: Any
 ) -> None:
-    value, _ = answer(spark_answers, expression)
+    value, _ = answer(spark_answers[via], expression)
     assert typed(value) == typed(expected), expression
 
 
+@pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize(("expression", "expected"), DIFFERENCES)
 def test_spark_answer_to_a_known_difference(
-    spark_answers: dict[str, Any], expression: str, expected: Any
+    spark_answers: dict[str, Any], via: str, expression: str, expected: Any
 ) -> None:
     if isinstance(expected, cases.Refused):
-        got = spark_answers[expression]
+        got = spark_answers[via][expression]
         assert isinstance(got, Exception), f"Spark answers {expression}: {got}"
         assert expected.error_class in str(got)
         return
-    value, _ = answer(spark_answers, expression)
+    value, _ = answer(spark_answers[via], expression)
     assert typed(value) == typed(expected), expression
 
 
+@pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize("name", list(QUERIES))
-def test_spark_gives_the_pinned_rows(spark_results: dict[str, Any], name: str) -> None:
-    got, _ = spark_results[name]
+def test_spark_gives_the_pinned_rows(spark_results: dict[str, Any], via: str, name: str) -> None:
+    got, _ = spark_results[via][name]
     assert typed(got) == typed(QUERIES[name][1])
 
 
+@pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize(("query", "message"), cases.FAILURES)
-def test_spark_fails_the_pinned_failures(spark: Any, query: str, message: str) -> None:
+def test_spark_fails_the_pinned_failures(spark: Any, via: str, query: str, message: str) -> None:
     with pytest.raises(Exception, match=message):
-        spark.sql(query).collect()
+        spark.sql(spark_sql(query, via)).collect()
 
 
 # ---------------------------------------------------- DuckDB's types are Spark's
@@ -209,10 +228,10 @@ def test_duckdb_types_are_sparks(
 ) -> None:
     if case in QUERIES:
         query = QUERIES[case][0]
-        spark_types = list(spark_results[case][1].types)
+        spark_types = list(spark_results[WRITTEN][case][1].types)
     else:
         query = f"SELECT {case}"
-        value, spark_type = answer(spark_answers, case)
+        value, spark_type = answer(spark_answers[WRITTEN], case)
         spark_types = [spark_type]
     duck_types = list(duckdb_schema(con, query).types)
     if case not in QUERIES and value is None and duck_types == [pa.null()]:

@@ -98,6 +98,8 @@ DATES = [
     ("TO_DATE('2024-1-5', 'yyyy-MM-dd')", None),
     ("TO_DATE('2024-01-15 10:00:00', 'yyyy-MM-dd')", None),
     ("TO_DATE(' 2024-01-15', 'yyyy-MM-dd')", None),
+    ("TO_DATE('2024-1-5 10:00:00', 'yyyy-MM-dd HH:mm:ss')", None),
+    ("TO_DATE('2024-01-05 10:00:00', 'yyyy-MM-dd HH:mm:ss')", date(2024, 1, 5)),
     ("TO_DATE('5/1/2024', 'd/M/yyyy')", date(2024, 1, 5)),
     ("TO_DATE('05/01/2024', 'd/M/yyyy')", date(2024, 1, 5)),
     ("TO_DATE('2024-Jan-05', 'yyyy-MMM-dd')", date(2024, 1, 5)),

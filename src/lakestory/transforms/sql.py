@@ -604,5 +604,20 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     ),
 }
 
-# Rewrites that make each target dialect answer as Spark does, by dialect.
-_SPARK_FIXES: dict[str, dict[type[exp.Expr], Fix]] = {"duckdb": _DUCKDB_FIXES}
+
+def _keep_to_date_format(node: exp.TsOrDsToDate) -> exp.Expression:
+    """sqlglot writes to_date(s, 'yyyy-MM-dd') (or 'yyyy-MM-dd HH:mm:ss') back as to_date(s),
+    which parses like a cast and so also takes '2024-1-5'; keep the pattern as written."""
+    fmt = node.args.get("format")
+    if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+        return node
+    pattern = format_time(fmt.this, Spark.INVERSE_TIME_MAPPING) or ""
+    return exp.Anonymous(this="TO_DATE", expressions=[node.this, exp.Literal.string(pattern)])
+
+
+# Rewrites that make each target dialect answer as Spark does, by dialect (for Spark itself:
+# where sqlglot's Spark SQL would not mean what the user wrote).
+_SPARK_FIXES: dict[str, dict[type[exp.Expr], Fix]] = {
+    "duckdb": _DUCKDB_FIXES,
+    "spark": {exp.TsOrDsToDate: _keep_to_date_format},
+}
