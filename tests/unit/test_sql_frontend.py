@@ -114,6 +114,10 @@ DATES = [
     ("MONTH(DATE'2024-03-05')", 3),
     ("DAYOFMONTH('2024-03-05')", 5),
     ("YEAR('garbage')", None),
+    ("HOUR('2024-01-05 10:11:12')", 10),
+    ("MINUTE(TIMESTAMP'2024-01-05 10:11:12')", 11),
+    ("SECOND('2024-01-05 10:11:12')", 12),
+    ("HOUR('garbage')", None),
     # dayofweek: 1 = Sunday .. 7 = Saturday; weekday: 0 = Monday .. 6 = Sunday.
     ("DAYOFWEEK('2024-03-03')", 1),
     ("DAYOFWEEK(DATE'2024-03-09')", 7),

@@ -563,8 +563,17 @@ def _fix_window(node: exp.Window) -> exp.Expression:
 
 _INT_RESULTS = (
     exp.DateDiff, exp.Year, exp.Quarter, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear,
-    exp.WeekOfYear, exp.Hour, exp.Minute, exp.Second, exp.Length, exp.StrPosition,
+    exp.WeekOfYear, exp.Length, exp.StrPosition,
 )  # fmt: skip
+_TEMPORAL = (exp.DType.DATE, exp.DType.TIMESTAMP, exp.DType.TIMESTAMPTZ)
+
+
+def _fix_time_part(node: exp.Hour | exp.Minute | exp.Second) -> exp.Expression:
+    """hour/minute/second take timestamp strings in Spark; an INT."""
+    moment = node.this
+    if not (isinstance(moment, exp.Cast) and moment.to.this in _TEMPORAL):
+        node.set("this", exp.TryCast(this=moment, to=exp.DataType.build("TIMESTAMPTZ")))
+    return _int_result(node)
 
 
 _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
@@ -587,6 +596,9 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.Anonymous: _fix_anonymous,
     exp.CountIf: _fix_count_if,
     exp.Window: _fix_window,
+    exp.Hour: _fix_time_part,
+    exp.Minute: _fix_time_part,
+    exp.Second: _fix_time_part,
     exp.MonthsBetween: _fix_months_between,
     # format_string/printf take printf patterns ('%05d'); DuckDB's FORMAT takes '{}'.
     exp.Format: lambda node: exp.Anonymous(
