@@ -497,6 +497,8 @@ def test_syntax_error_reports_line_and_column() -> None:
         ("SELECT a\nFROM t\nWHERE `my col = 1", 3, 7, "unterminated quoted identifier"),
         ("SELECT a /* note\nFROM t", 1, 10, "unterminated comment"),
         ("SELECT 'it\\'s' AS a,\n  'b", 2, 3, "unterminated string"),
+        ("SELECT 'it''s\nFROM t", 1, 8, "unterminated string"),  # '' is a quote inside
+        ("SELECT 'a''' AS x, 'b", 1, 20, "unterminated string"),
         ("SELECT a\nFROM t\nWHERE (x = 1", 3, 12, "SQL syntax error"),
         ("SELECT a FROM t WHER x = 1", 1, 22, "SQL syntax error"),
     ],

@@ -51,10 +51,12 @@ _KEYWORDS = (
 )  # fmt: skip
 _CLASS_NAME = re.compile(r"<class '[\w.]*?(\w+)'>")
 _OPENERS = {"'": "string", '"': "string", "`": "quoted identifier", "/*": "comment"}
-# Comments, complete strings (Spark strings take backslash escapes) and identifiers, else a
-# lone opener: the first lone opener is where the tokenizer ran off the end of the text.
+# Comments, complete strings (Spark strings take backslash escapes and doubled quotes) and
+# identifiers, else a lone opener: the first lone opener is where the tokenizer ran off the
+# end of the text.
 _LEXEMES = re.compile(
-    r"--[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`|/\*|['\"`]", re.S
+    r"--[^\n]*|/\*.*?\*/|'(?:\\.|''|[^'\\])*+'|\"(?:\\.|\"\"|[^\"\\])*+\"|`[^`]*`|/\*|['\"`]",
+    re.S,
 )
 
 
