@@ -34,11 +34,14 @@ TESTS = Path(__file__).parents[1]
 
 
 def _test_module(path: Path) -> ModuleType:
-    """A test module: the one pytest imported, else loaded from its file (for its data)."""
+    """A test module: the one pytest imported, else imported as pytest would (its folder
+    is on ``sys.path``), else loaded from its file (for its data)."""
     for name in (path.stem, f"_{path.stem}_cases"):
         module = sys.modules.get(name)
         if module is not None and Path(module.__file__ or "") == path:
             return module
+    if str(path.parent) in sys.path:
+        return importlib.import_module(path.stem)
     spec = importlib.util.spec_from_file_location(f"_{path.stem}_cases", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

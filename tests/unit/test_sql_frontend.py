@@ -167,6 +167,28 @@ DATES = [
         "1:02 PM, Fri 5 Jan 24",
     ),
     ("DATE_FORMAT(CAST('2024-01-15 10:11:12' AS TIMESTAMP), 'HH:mm')", "10:11"),
+    # from_utc_timestamp(t, zone): the instant whose UTC reading is t's wall time in zone;
+    # to_utc_timestamp the other way round. Daylight saving time counts.
+    (
+        "from_utc_timestamp(TIMESTAMP'2024-01-05 10:00:00', 'Europe/Paris')",
+        datetime(2024, 1, 5, 11, 0, tzinfo=UTC),
+    ),
+    (
+        "from_utc_timestamp('2024-07-01 10:00:00', 'Europe/Paris')",
+        datetime(2024, 7, 1, 12, 0, tzinfo=UTC),
+    ),
+    (
+        "to_utc_timestamp(TIMESTAMP'2024-01-05 10:00:00', 'America/New_York')",
+        datetime(2024, 1, 5, 15, 0, tzinfo=UTC),
+    ),
+    (
+        "to_utc_timestamp('2024-07-01 10:00:00', 'America/New_York')",
+        datetime(2024, 7, 1, 14, 0, tzinfo=UTC),
+    ),
+    (
+        "CAST(from_utc_timestamp(TIMESTAMP'2024-01-05 23:30:00', 'Europe/Paris') AS DATE)",
+        date(2024, 1, 6),
+    ),
     # unix_timestamp: whole seconds as BIGINT (session time zone UTC), NULL when unparsable.
     ("UNIX_TIMESTAMP('2024-03-05 13:04:05')", 1709643845),
     ("UNIX_TIMESTAMP('2024/03/05', 'yyyy/MM/dd')", 1709596800),

@@ -578,6 +578,18 @@ def _fix_time_part(node: exp.Hour | exp.Minute | exp.Second) -> exp.Expression:
     return _int_result(node)
 
 
+def _fix_from_utc(node: exp.AtTimeZone) -> exp.Expression:
+    # from_utc_timestamp: Spark gives an instant whose UTC reading is the zone's wall time.
+    wall = exp.AtTimeZone(this=node.this, zone=node.args["zone"])
+    return exp.AtTimeZone(this=wall, zone=exp.Literal.string("UTC"))
+
+
+def _fix_to_utc(node: exp.FromTimeZone) -> exp.Expression:
+    # to_utc_timestamp: the UTC wall time of the input, read as the zone's local time.
+    wall = exp.AtTimeZone(this=node.this, zone=exp.Literal.string("UTC"))
+    return exp.AtTimeZone(this=wall, zone=node.args["zone"])
+
+
 _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     **dict.fromkeys(_INT_RESULTS, _int_result),
     exp.DateTrunc: _fix_trunc,
@@ -616,6 +628,8 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.ApproxQuantile: lambda node: exp.Anonymous(
         this="QUANTILE_DISC", expressions=[node.this, node.args["quantile"]]
     ),
+    exp.AtTimeZone: _fix_from_utc,
+    exp.FromTimeZone: _fix_to_utc,
 }
 
 
