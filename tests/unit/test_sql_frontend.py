@@ -118,6 +118,13 @@ DATES = [
     ("MINUTE(TIMESTAMP'2024-01-05 10:11:12')", 11),
     ("SECOND('2024-01-05 10:11:12')", 12),
     ("HOUR('garbage')", None),
+    # extract/date_part: INT, except SECOND, a DECIMAL(8, 6) with the fraction; DOW counts
+    # from Sunday = 1 like dayofweek.
+    ("EXTRACT(MONTH FROM DATE'2024-01-05')", 1),
+    ("date_part('year', DATE'2024-01-05')", 2024),
+    ("EXTRACT(SECOND FROM TIMESTAMP'2024-01-05 10:11:12.345')", Decimal("12.345000")),
+    ("EXTRACT(DOW FROM DATE'2024-01-05')", 6),
+    ("EXTRACT(DAYOFWEEK FROM DATE'2024-01-05')", 6),
     # dayofweek: 1 = Sunday .. 7 = Saturday; weekday: 0 = Monday .. 6 = Sunday.
     ("DAYOFWEEK('2024-03-03')", 1),
     ("DAYOFWEEK(DATE'2024-03-09')", 7),

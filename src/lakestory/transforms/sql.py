@@ -511,6 +511,10 @@ def _fix_size(node: exp.ArraySize) -> exp.Expression:
 
 def _fix_anonymous(node: exp.Anonymous) -> exp.Expression:
     name = node.name.upper()
+    if name == "DATE_PART" and len(node.expressions) == 2:
+        unit, moment = node.expressions
+        if isinstance(unit, exp.Literal) and unit.is_string:
+            return _extract(unit.this, moment)
     if name == "RAISE_ERROR":
         return exp.Anonymous(this="ERROR", expressions=node.expressions)
     if name == "WEEKDAY" and len(node.expressions) == 1:
@@ -554,6 +558,31 @@ def _fix_months_between(node: exp.MonthsBetween) -> exp.Expression:
     if isinstance(roundoff, exp.Boolean) and not roundoff.this:
         return node
     return exp.Round(this=node, decimals=exp.Literal.number(8))
+
+
+_SECONDS = {"SECOND", "SECONDS", "S", "SEC", "SECS"}
+
+
+def _extract(unit: str, moment: exp.Expression) -> exp.Expression:
+    """Spark's extract(unit FROM moment) / date_part(unit, moment): INT, except SECOND, a
+    DECIMAL(8, 6) with the fraction; DAYOFWEEK (DOW) counts from Sunday = 1."""
+    upper = unit.upper()
+    if upper in _SECONDS:
+        micros = exp.Anonymous(this="MICROSECOND", expressions=[moment])
+        seconds = exp.Div(this=micros, expression=exp.Literal.number(1_000_000))
+        return exp.cast(seconds, "DECIMAL(8, 6)")
+    if upper in ("DAYOFWEEK", "DOW"):
+        day = exp.Anonymous(this="DAYOFWEEK", expressions=[moment])
+        return _int_result(exp.Add(this=day, expression=exp.Literal.number(1)))
+    part = exp.Anonymous(this="DATE_PART", expressions=[exp.Literal.string(unit), moment])
+    return _int_result(part)
+
+
+def _fix_extract(node: exp.Extract) -> exp.Expression:
+    unit = node.this
+    if isinstance(unit, exp.Var | exp.Literal | exp.Identifier | exp.Column):
+        return _extract(unit.name, node.expression)
+    return node
 
 
 def _fix_window(node: exp.Window) -> exp.Expression:
@@ -610,6 +639,7 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     exp.Anonymous: _fix_anonymous,
     exp.CountIf: _fix_count_if,
     exp.Window: _fix_window,
+    exp.Extract: _fix_extract,
     exp.Hour: _fix_time_part,
     exp.Minute: _fix_time_part,
     exp.Second: _fix_time_part,
