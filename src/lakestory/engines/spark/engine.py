@@ -10,6 +10,7 @@ that other nodes read is cached (memory, then disk) until it is released.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
+from lakestory.core import cancel
 from lakestory.core.errors import LakestoryError, StepError
 from lakestory.engines import CAPABILITIES
 from lakestory.engines.base import Capabilities, Column
@@ -26,6 +28,8 @@ from lakestory.engines.spark import errors, reading, session, writing
 from lakestory.engines.spark.reading import portable
 from lakestory.io import delta
 from lakestory.io.specs import Source, Target, WriteOutcome
+
+INTERRUPT_WINDOW_S = 60.0  # how long an interrupted thread's new jobs are cancelled
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,23 @@ class SparkEngine:
         return writing.merge(self.native(frame), target, spec, commit or delta.Commit())
 
     def interrupt(self, thread_id: int) -> None:
-        self.spark.interruptTag(f"{self._tag}-{thread_id}")
+        """Cancel the thread's Spark jobs, now and for as long as the thread goes on (a job
+        it starts after this moment, e.g. still being planned now, is cancelled too)."""
+        group, context = self._group(thread_id), self.spark.sparkContext
+        worker = next((t for t in threading.enumerate() if t.ident == thread_id), None)
+        if worker is None:
+            return
+
+        def keep_cancelling() -> None:
+            deadline = time.monotonic() + INTERRUPT_WINDOW_S
+            while time.monotonic() < deadline and worker.is_alive():
+                try:
+                    context.cancelJobGroup(group)
+                except errors.SPARK_ERRORS:
+                    return  # the context has stopped: nothing runs any more
+                time.sleep(0.25)
+
+        threading.Thread(target=keep_cancelling, name=f"{group}-cancel", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
@@ -173,12 +193,18 @@ class SparkEngine:
         return SparkFrame(name)
 
     def _thread_tag(self) -> None:
-        """Tag the Spark jobs this worker thread starts, so :meth:`interrupt` can cancel
-        them (tags are per thread)."""
+        """Put the Spark jobs this worker thread starts in a job group of its own, so
+        :meth:`interrupt` can cancel them (job groups are per thread); and stop here if
+        the node was cancelled."""
+        cancel.check()
         if getattr(self._tagged, "done", False):
             return
-        self.spark.addTag(f"{self._tag}-{threading.get_ident()}")
+        group = self._group(threading.get_ident())
+        self.spark.sparkContext.setJobGroup(group, "lakestory node", interruptOnCancel=True)
         self._tagged.done = True
+
+    def _group(self, thread_id: int) -> str:
+        return f"{self._tag}-{thread_id}"
 
 
 def _setting(value: Any) -> str:

@@ -14,7 +14,7 @@ from lakestory.core.text import suggestion
 # What Spark raises: its captured exceptions, and raw Py4J errors with a Java stack trace.
 SPARK_ERRORS: tuple[type[Exception], ...] = (PySparkException, Py4JError)
 
-_SQLSTATE = re.compile(r"\s*SQLSTATE: \w+;?\s*$")
+_SQLSTATE = re.compile(r"\s*SQLSTATE: \w+;?")
 # One exception line of a Java stack trace: "org.x.SparkException: [CLASS] text"
 _JAVA_LINE = re.compile(r"^(?:Caused by: )?(?:[\w$]+\.)+[\w$]*(?:Exception|Error): (.+)$", re.M)
 _MALFORMED_CSV = re.compile(r"Malformed CSV record: (.*?)(?:\s+SQLSTATE: \w+)?$")
@@ -29,7 +29,7 @@ def text(exc: BaseException) -> str:
     raw = str(exc)
     causes = _JAVA_LINE.findall(raw)
     message = causes[-1] if causes else raw.strip().split("\n", 1)[0]
-    return _SQLSTATE.sub("", message).strip()
+    return _SQLSTATE.sub("", message).strip().rstrip(";")
 
 
 def sql_error(exc: BaseException) -> SqlError:

@@ -88,7 +88,7 @@ def _typed(name: str, spark_type: str | None) -> Column:
     col = F.col(f"`{name}`")
     if spark_type is None:
         return col
-    return F.trim(col).cast(spark_type).alias(name)
+    return F.trim(col).try_cast(spark_type).alias(name)  # NULL, not a truncation, if not
 
 
 def _profile(

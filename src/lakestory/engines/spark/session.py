@@ -62,7 +62,7 @@ def open_session(config: Mapping[str, str] | None = None) -> Sessions:
         for key, value in {**LOCAL_DEFAULTS, **config}.items():
             builder = builder.config(key, value)
         shared = builder.getOrCreate()
-        shared.sparkContext.setLogLevel(config.get("lakestory.spark.log_level", "ERROR"))
+        shared.sparkContext.setLogLevel(config.get("lakestory.spark.log_level", "FATAL"))
     else:
         shared = SparkSession.builder.getOrCreate()
     own = shared.newSession()
