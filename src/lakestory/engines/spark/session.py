@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
@@ -39,6 +41,9 @@ LOCAL_DEFAULTS = {
 }
 
 
+_LOG4J2 = Path(__file__).with_name("log4j2.properties").as_uri()
+
+
 @dataclass
 class Sessions:
     """The shared session, the engine's own session of it, and whether lakestory started
@@ -54,12 +59,15 @@ def open_session(config: Mapping[str, str] | None = None) -> Sessions:
     full, and to a running one as far as Spark lets runtime settings change."""
     config = dict(config or {})
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    # pyspark warns about pandas 3 on every conversion; lakestory converts through Arrow
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     started = SparkContext._active_spark_context is None
     if started:
         # Python workers run this interpreter, which has the libraries steps import
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder
-        for key, value in {**LOCAL_DEFAULTS, **config}.items():
+        quiet = {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG4J2}"}
+        for key, value in {**LOCAL_DEFAULTS, **quiet, **config}.items():
             builder = builder.config(key, value)
         shared = builder.getOrCreate()
         shared.sparkContext.setLogLevel(config.get("lakestory.spark.log_level", "FATAL"))
