@@ -118,6 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run naive_pandas.py (default: when pandas is measured)",
     )
     parser.add_argument(
+        "--declare-types",
+        action="store_true",
+        help="give the bronze CSV reads the column types (`read.schema`), as the baseline does",
+    )
+    parser.add_argument(
         "--compare", nargs=2, type=Path, metavar=("LEFT", "RIGHT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -133,10 +138,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # -- the projects ---------------------------------------------------------------------------
 
 
-def project_text(engine: str, raw: Path) -> str:
+# ``--declare-types``: the bronze reads given the types the baseline declares (Spark's names)
+DECLARED = {
+    "path: customers.csv}": "path: customers.csv, schema: {customer_id: int, name: string, "
+    "email: string, age: int, status: string, country: string}}",
+    "path: orders/}": "path: orders/, schema: {order_id: int, customer_id: int, "
+    "amount: double, quantity: int, order_date: date}}",
+}
+
+
+def project_text(engine: str, raw: Path, declare_types: bool = False) -> str:
     """The demo's lakestory.yaml for ``engine``, reading the CSVs in ``raw``."""
     text = (DEMO_DIR / "lakestory.yaml").read_text()
     replacements = {
+        **(DECLARED if declare_types else {}),
         "engine: duckdb\n": f"engine: {engine}\n" + (spark_config() if engine == "spark" else ""),
         "base_path: data/raw ": f"base_path: {json.dumps(str(raw))} ",
     }
@@ -152,11 +167,11 @@ def spark_config() -> str:
     return f"spark_config: {{{items}}}\n"
 
 
-def write_projects(ws: Workspace, engines: Sequence[str]) -> None:
+def write_projects(ws: Workspace, engines: Sequence[str], declare_types: bool) -> None:
     for engine in engines:
         home = ws.home(engine)
         home.mkdir(parents=True, exist_ok=True)
-        (home / "lakestory.yaml").write_text(project_text(engine, ws.raw))
+        (home / "lakestory.yaml").write_text(project_text(engine, ws.raw, declare_types))
         shutil.copyfile(DEMO_DIR / "transforms.py", home / "transforms.py")
 
 
@@ -488,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     generate(ws, scale)
-    write_projects(ws, engines)
+    write_projects(ws, engines, args.declare_types)
+    if args.declare_types:
+        print("  bronze reads declare the column types (no type inference)")
     variants = [BASELINE, *engines] + ([NAIVE] if args.naive else [])
     print(f"{', '.join(variants)}: {args.repeat} timed rounds after {args.warmup} warm-up")
     samples, nodes = measure_all(ws, variants, args.repeat, args.warmup)
