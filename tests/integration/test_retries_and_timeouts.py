@@ -253,9 +253,16 @@ def test_ctrl_c_and_sigterm_abort_the_run_cleanly(
         env=env,
     )
     try:
-        time.sleep(3)  # let it load and start the query
+        assert proc.stderr is not None
+        started = ""
+        for line in proc.stderr:  # the run has started (the signal handler is in place)
+            started += line
+            if '"run_started"' in line:
+                break
+        time.sleep(1.5)  # into the node's query
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
+        err = started + err
     finally:
         if proc.poll() is None:
             proc.kill()
