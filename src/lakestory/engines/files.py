@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,69 @@ CANDIDATES = (  # (type, regex a value must match, and it must cast), tried in o
     ("DATE", r"\d{4}-\d{2}-\d{2}"),
     ("TIMESTAMP", r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?"),
 )
+
+SAMPLE_ROWS = 10_000
+
+# (column -> candidate types to try in order, a row limit or None for all rows) ->
+# column -> (the first of its candidates every non-null value matches or None, whether the
+# column holds any non-null value). One aggregate query per call, in the engine.
+Evaluate = Callable[[Mapping[str, list[str]], int | None], dict[str, tuple[str | None, bool]]]
+
+
+def infer_types(names: list[str], evaluate: Evaluate) -> dict[str, str]:
+    """The type :data:`CANDIDATES` give each column over all its rows, in (usually) two
+    cheap passes rather than one that tries every candidate on every row.
+
+    The first pass tries every candidate on a sample. A candidate a sampled value fails
+    fails on all rows too, so the answer over all rows is the sample's answer or a later
+    candidate: the second pass checks only the sample's answer over all rows, and a third
+    (rare: a value beyond the sample breaks it) tries the candidates after it."""
+    order = [t for t, _ in CANDIDATES]
+    if not names:
+        return {}
+    sampled = evaluate({n: order for n in names}, SAMPLE_ROWS)
+    plans: dict[str, list[str]] = {}
+    for n in names:
+        first, seen = sampled[n]
+        if first is not None:
+            plans[n] = order[order.index(first) :]
+        elif not seen:
+            plans[n] = order  # no value in the sample: decide on all rows
+        # else a sampled value matches no candidate: the column stays a string
+    found: dict[str, str] = {}
+    if not plans:
+        return found
+    checked = evaluate({n: plan[:1] for n, plan in plans.items()}, None)
+    rest: dict[str, list[str]] = {}
+    for n, plan in plans.items():
+        ok, seen = checked[n]
+        if ok is not None:
+            found[n] = ok
+        elif seen and len(plan) > 1:
+            rest[n] = plan[1:]
+    if rest:
+        for n, (ok, _) in evaluate(rest, None).items():
+            if ok is not None:
+                found[n] = ok
+    return found
+
+
+def first_passing(
+    plans: Mapping[str, list[str]], flags: list[Any]
+) -> dict[str, tuple[str | None, bool]]:
+    """Read back an aggregate laid out as, per column of ``plans``: one flag per candidate,
+    then whether the column holds a non-null value (a column without one gets no type)."""
+    out: dict[str, tuple[str | None, bool]] = {}
+    i = 0
+    for n, plan in plans.items():
+        oks, seen = flags[i : i + len(plan)], bool(flags[i + len(plan)])
+        first = next((t for t, ok in zip(plan, oks, strict=True) if ok), None)
+        out[n] = (first if seen else None, seen)  # no value: no type (a string column)
+        i += len(plan) + 1
+    return out
+
+
+PATTERNS = dict(CANDIDATES)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
 
 from lakestory.core.errors import DataError, Where
 from lakestory.engines.duckdb import errors
-from lakestory.engines.files import CANDIDATES, CsvDialect, csv_header, input_files
+from lakestory.engines.files import (
+    PATTERNS,
+    CsvDialect,
+    csv_header,
+    first_passing,
+    infer_types,
+    input_files,
+)
 from lakestory.io import delta
 from lakestory.io.specs import Source
 
@@ -94,28 +102,25 @@ def read_csv(
 
 
 def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -> dict[str, str]:
-    """The narrowest type every non-null value of each column parses as (all rows scanned)."""
-    if not names:
-        return {}
-    checks = []
-    for n in names:
-        for typ, pattern in CANDIDATES:
-            cond = (
-                f"regexp_full_match(trim({q(n)}), {lit(pattern)})"
-                f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
-            )
-            checks.append(f"bool_and({q(n)} IS NULL OR ({cond}))")
-        checks.append(f"count({q(n)}) > 0")
-    row = run(cur, f"SELECT {', '.join(checks)} FROM {q(table)}")[0]
-    assert row is not None
-    out: dict[str, str] = {}
-    width = len(CANDIDATES) + 1
-    for i, n in enumerate(names):
-        flags = row[i * width : (i + 1) * width]
-        if not flags[-1]:
-            continue  # all null or no rows: stays VARCHAR
-        out[n] = next((t for (t, _), ok in zip(CANDIDATES, flags, strict=False) if ok), "VARCHAR")
-    return {n: t for n, t in out.items() if t != "VARCHAR"}
+    """The narrowest type every non-null value of each column parses as (all rows)."""
+
+    def evaluate(
+        plans: Mapping[str, list[str]], limit: int | None
+    ) -> dict[str, tuple[str | None, bool]]:
+        checks = []
+        for n, plan in plans.items():
+            for typ in plan:
+                cond = (
+                    f"regexp_full_match(trim({q(n)}), {lit(PATTERNS[typ])})"
+                    f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
+                )
+                checks.append(f"bool_and({q(n)} IS NULL OR ({cond}))")
+            checks.append(f"count({q(n)}) > 0")
+        source = q(table) if limit is None else f"(SELECT * FROM {q(table)} LIMIT {limit})"
+        row = run(cur, f"SELECT {', '.join(checks)} FROM {source}")[0]
+        return first_passing(plans, list(row))
+
+    return {n: t for n, t in infer_types(names, evaluate).items() if t != "VARCHAR"}
 
 
 def read_json(cur: duckdb.DuckDBPyConnection, source: Source, table: str) -> int:

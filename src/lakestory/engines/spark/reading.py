@@ -9,13 +9,22 @@ text first, then each column not declared in ``read.schema`` gets the first type
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakestory.core.errors import DataError, Where
-from lakestory.engines.files import CANDIDATES, CsvDialect, csv_header, input_files
+from lakestory.engines.files import (
+    PATTERNS,
+    CsvDialect,
+    csv_header,
+    first_passing,
+    infer_types,
+    input_files,
+)
 from lakestory.engines.spark import errors
 from lakestory.io import delta
 from lakestory.io.specs import Source
@@ -94,15 +103,27 @@ def _typed(name: str, spark_type: str | None) -> Column:
 def _profile(
     raw: DataFrame, infer: list[str], declared: dict[str, str]
 ) -> tuple[int, dict[str, str], tuple[str, str] | None]:
-    """One pass: the row count, the inferred type of each column of ``infer``, and the first
-    declared column holding a value that is not of its type (with that value)."""
+    """The row count, the inferred type of each column of ``infer``, and the first declared
+    column holding a value that is not of its type (with that value)."""
+
+    def evaluate(
+        plans: Mapping[str, list[str]], limit: int | None
+    ) -> dict[str, tuple[str | None, bool]]:
+        aggs: list[Column] = []
+        for n, plan in plans.items():
+            col = F.trim(F.col(f"`{n}`"))
+            for typ in plan:
+                parsed = col.try_cast(_SPARK_TYPES[typ]).isNotNull()
+                fits = col.rlike(f"^(?:{PATTERNS[typ]})$") & parsed
+                aggs.append(F.bool_and(col.isNull() | fits))
+            aggs.append(F.count(col) > 0)
+        row = (raw if limit is None else raw.limit(limit)).agg(*aggs).first()
+        assert row is not None
+        return first_passing(plans, list(row))
+
+    found = infer_types(infer, evaluate)
+    types = {**declared, **{n: _SPARK_TYPES[t] for n, t in found.items() if t != "VARCHAR"}}
     aggs: list[Column] = [F.count(F.lit(1))]
-    for n in infer:
-        col = F.trim(F.col(f"`{n}`"))
-        for typ, pattern in CANDIDATES:
-            fits = col.rlike(f"^(?:{pattern})$") & col.try_cast(_SPARK_TYPES[typ]).isNotNull()
-            aggs.append(F.bool_and(col.isNull() | fits))
-        aggs.append(F.count(col) > 0)
     for n, typ in declared.items():
         col = F.col(f"`{n}`")
         wrong = col.isNotNull() & _typed(n, typ).isNull()
@@ -110,17 +131,7 @@ def _profile(
     row = raw.agg(*aggs).first()
     assert row is not None
     values = list(row)
-    types: dict[str, str] = {n: typ for n, typ in declared.items()}
-    width = len(CANDIDATES) + 1
-    for i, n in enumerate(infer):
-        flags = values[1 + i * width : 1 + (i + 1) * width]
-        if not flags[-1]:
-            continue  # all null or no rows: stays a string
-        found = next((t for (t, _), ok in zip(CANDIDATES, flags, strict=False) if ok), None)
-        if found is not None:
-            types[n] = _SPARK_TYPES[found]
-    wrong_values = values[1 + len(infer) * width :]
-    bad = next(((n, v) for n, v in zip(declared, wrong_values, strict=True) if v is not None), None)
+    bad = next(((n, v) for n, v in zip(declared, values[1:], strict=True) if v is not None), None)
     return int(values[0]), types, bad
 
 
