@@ -351,7 +351,26 @@ def _fix_cast(node: exp.Cast) -> exp.Expression:
         # sqlglot reads to_timestamp(s) as CAST(s AS TIMESTAMP): make it NULL on bad input
         # and an instant, like every other Spark TIMESTAMP.
         return exp.TryCast(this=node.this, to=exp.DataType.build("TIMESTAMPTZ"))
+    if target == exp.DType.DECIMAL and not isinstance(node.this, exp.Literal):
+        return _double_to_decimal(node)
     return node
+
+
+def _double_to_decimal(node: exp.Cast) -> exp.Expression:
+    """Spark casts a DOUBLE to DECIMAL through its shortest decimal text, rounding half up
+    (264.025 → 264.03); DuckDB rounds the binary value (264.02499... → 264.02). A column's
+    type is not known here, so DuckDB decides per type: ``typeof`` is folded when the query
+    is planned, and only DOUBLE and FLOAT values take the (slower) path through text."""
+    value = node.this
+    direct = exp.TryCast(this=value.copy(), to=node.to.copy())
+    as_text = exp.TryCast(
+        this=exp.Cast(this=value.copy(), to=exp.DataType.build("VARCHAR")), to=node.to.copy()
+    )
+    is_float = exp.In(
+        this=exp.Anonymous(this="typeof", expressions=[value.copy()]),
+        expressions=[exp.Literal.string("DOUBLE"), exp.Literal.string("FLOAT")],
+    )
+    return exp.Case(ifs=[exp.If(this=is_float, true=as_text)], default=direct)
 
 
 # Spark's datetime pattern letters as sqlglot converts them ("MM" is "%mstrict", "M" is
