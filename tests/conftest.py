@@ -166,10 +166,10 @@ def spark_session() -> Iterator[Any]:
         if shutil.which("java") is None:
             pytest.skip("Java is not installed (the spark engine needs Java 17)")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from lakestory.engines.spark.session import open_session
+    from lakestory.engines.spark.session import close_session, open_session
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pyspark on pandas 3
         sessions = open_session({"spark.master": "local[2]", "spark.driver.memory": "2g"})
     yield sessions.shared
-    sessions.shared.stop()
+    close_session(sessions)

@@ -333,3 +333,121 @@ def test_a_project_run_alone_starts_a_local_session_from_spark_config_and_hides_
         (tmp_path / ".lakestory").rglob("*.html")
     )
     assert stories and not any(secret in p.read_text("utf-8", "replace") for p in stories)
+
+
+def test_the_engine_keeps_shared_caches_and_leaves_no_views_or_caches_behind(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """A node's output stays cached while local frames are released and while it is
+    written to files; the engine's views and caches are gone after close, and a cache the
+    user holds in the same session is left alone."""
+    from lakestory.engines.spark.engine import SparkEngine
+    from lakestory.engines.spark.writing import is_cached
+    from lakestory.io.specs import Location, Target
+
+    users = spark_session.range(5).persist()
+    users.count()
+    engine = SparkEngine()
+    local = engine.sql("SELECT id, id * 2 AS d FROM range(10)", "p.a:step0")
+    out = engine.persist(local, "p.a:out")
+    assert engine.count(out) == 10
+    engine.release(local)
+    assert is_cached(engine.native(out))
+    uri = str(tmp_path / "files")
+    engine.write(out, Target(Location("lake", "local", uri, "files"), "parquet", "overwrite"))
+    assert is_cached(engine.native(out))
+    shared = engine.native(out)
+    engine.close()
+    assert not is_cached(shared)
+    assert not [t for t in engine.spark.catalog.listTables() if t.name.startswith("p.a")]
+    assert is_cached(users)
+    users.unpersist()
+
+
+def test_delta_columns_stay_nullable_and_python_errors_keep_their_message(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    nodes = """
+      - name: totals
+        transform:
+          - sql: SELECT 1 AS k, count(*) AS c FROM range(3)
+        write: {connection: lake, path: totals, format: delta}
+      - name: broken
+        depends_on: [totals]
+        transform:
+          - function: steps.explode
+        write: {connection: lake, path: broken, format: delta}
+"""
+    steps = """
+from pyspark.sql import functions as F
+from pyspark.sql.types import IntegerType
+
+
+def _fail(x):
+    raise ValueError(f"bad row {x}")
+
+
+def explode(df):
+    return df.sparkSession.range(3).select(F.udf(_fail, IntegerType())("id").alias("x"))
+"""
+    root = project(HEAD + nodes, {"steps.py": steps})
+    outcome = cli("run", root / "lakestory.yaml", "--format", "json")
+    schema = DeltaTable(str(root / "lake" / "totals")).schema().to_arrow()
+    assert all(f.nullable for f in schema)
+    message = node(outcome, "broken")["error"]["message"]
+    assert "ValueError: bad row" in message, message
+    assert not (root / "lake" / "broken").exists()
+
+
+def test_csv_and_json_details_read_as_on_duckdb(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """Declared strings keep their spaces, a Python encoding name works, JSON keeps the
+    order of its keys, and Parquet partition folders become columns for a glob too."""
+    nodes = """
+      - name: people
+        read:
+          connection: raw
+          path: people.csv
+          schema: {name: string}
+          options: {encoding: latin-1}
+        write: {connection: lake, path: people, format: delta}
+      - name: events
+        read: {connection: raw, path: events.json}
+        write: {connection: lake, path: events, format: delta}
+      - name: parts
+        read: {connection: raw, path: "parts/*/*.parquet", format: parquet}
+        write: {connection: lake, path: parts, format: delta}
+"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq_
+
+    root = project(HEAD + nodes, {"data/events.json": '{"z": 1, "a": "x", "m": true}\n'})
+    (root / "data" / "people.csv").write_bytes("id,name\n1, Zoë \n".encode("latin-1"))
+    (root / "data" / "parts" / "year=2026").mkdir(parents=True)
+    pq_.write_table(pa.table({"x": [1]}), root / "data" / "parts" / "year=2026" / "a.parquet")
+    outcome = cli("run", root / "lakestory.yaml")
+    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+
+    def table(name: str) -> Any:
+        return DeltaTable(str(root / "lake" / name)).to_pyarrow_table()
+
+    assert table("people").to_pylist() == [{"id": 1, "name": " Zoë "}]
+    assert table("events").column_names == ["z", "a", "m"]
+    assert table("parts").to_pylist() == [{"x": 1, "year": 2026}]
+
+
+def test_pinned_an_empty_field_is_null_on_spark_when_null_value_is_set(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """KNOWN DIFFERENCE: with `null_value` set, an unquoted empty field is NULL on Spark
+    and an empty string on DuckDB (without `null_value`, both read NULL)."""
+    nodes = """
+      - name: v
+        read: {connection: raw, path: v.csv, options: {null_value: NA}}
+        write: {connection: lake, path: v, format: delta}
+"""
+    root = project(HEAD + nodes, {"data/v.csv": "k,v\n1,\n2,NA\n"})
+    assert cli("run", root / "lakestory.yaml").exit_code == 0
+    rows = DeltaTable(str(root / "lake" / "v")).to_pyarrow_table().sort_by("k").to_pylist()
+    assert rows == [{"k": 1, "v": None}, {"k": 2, "v": None}]  # DuckDB: "" for k = 1

@@ -9,6 +9,10 @@ that other nodes read is cached (memory, then disk) until it is released.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -49,9 +53,12 @@ class SparkEngine:
         self._sessions = session.open_session(settings)
         self.spark = self._sessions.own
         self._frames: dict[str, DataFrame] = {}
-        self._cached: set[str] = set()
+        # what this engine cached, by the frame whose release uncaches it
+        self._owned: dict[str, list[DataFrame]] = {}
         self._lock = threading.Lock()
         self._tag = f"lakestory-{uuid.uuid4().hex[:12]}"
+        self._shipped: set[str] = set()  # modules of Python steps sent to the workers
+        self._temp: list[str] = []  # folders of zipped packages, removed on close
         self._tagged = threading.local()
 
     # -- the Engine protocol -------------------------------------------------------------
@@ -61,7 +68,9 @@ class SparkEngine:
         rows: int | None = None
         try:
             if source.format == "csv":
-                df, rows = reading.read_csv(self.spark, source)
+                df, rows, raw = reading.read_csv(self.spark, source)
+                with self._lock:
+                    self._owned[name] = [raw]
             elif source.format == "json":
                 df = reading.read_json(self.spark, source)
             elif source.format == "parquet":
@@ -93,6 +102,7 @@ class SparkEngine:
         self, fn: Callable[..., Any], frame: SparkFrame, kwargs: Mapping[str, Any], name: str
     ) -> SparkFrame:
         self._thread_tag()
+        self._ship(fn)
         result = fn(self.native(frame), **kwargs)
         if isinstance(result, DataFrame):
             return self._register(result, name)
@@ -106,19 +116,20 @@ class SparkEngine:
         return self._register(self.spark.createDataFrame(portable(table)), name)
 
     def persist(self, frame: SparkFrame, name: str) -> SparkFrame:
-        df = self.native(frame).persist(StorageLevel.MEMORY_AND_DISK)
-        out = self._register(df, name)
+        df = self.native(frame)
+        if writing.is_cached(df):  # e.g. another node's output, passed on as it is: share it
+            return self._register(df, name)
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
         with self._lock:
-            self._cached.add(name)
-        return out
+            self._owned.setdefault(name, []).append(df)
+        return self._register(df, name)
 
     def release(self, frame: SparkFrame) -> None:
         with self._lock:
-            df = self._frames.pop(frame.name, None)
-            cached = frame.name in self._cached
-            self._cached.discard(frame.name)
-        self.spark.catalog.dropTempView(quote(frame.name))
-        if df is not None and cached:
+            self._frames.pop(frame.name, None)
+            owned = self._owned.pop(frame.name, [])
+        self._drop_view(frame.name)
+        for df in owned:
             df.unpersist()
 
     def count(self, frame: SparkFrame) -> int:
@@ -176,15 +187,52 @@ class SparkEngine:
 
     def close(self) -> None:
         with self._lock:
-            names, self._frames, cached = list(self._frames), {}, set(self._cached)
-        for name in names:
-            self.spark.catalog.dropTempView(quote(name))
-        if cached:
-            self.spark.catalog.clearCache()
-        if self._sessions.started:
-            self._sessions.shared.stop()
+            names, self._frames = list(self._frames), {}
+            owned, self._owned = [df for dfs in self._owned.values() for df in dfs], {}
+        try:
+            for name in names:
+                self._drop_view(name)
+            for df in owned:
+                df.unpersist()
+        finally:
+            session.close_session(self._sessions)
+            for folder in self._temp:
+                shutil.rmtree(folder, ignore_errors=True)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _ship(self, fn: Callable[..., Any]) -> None:
+        """Send the step's module (a file beside the project, not an installed library) to
+        Spark's Python workers, so functions it gives Spark (UDFs) can be unpickled there."""
+        module = sys.modules.get(getattr(fn, "__module__", "") or "")
+        path = getattr(module, "__file__", None)
+        if module is None or path is None or "site-packages" in path:
+            return
+        top = module.__name__.split(".")[0]
+        top_module = sys.modules.get(top)
+        top_file = getattr(top_module, "__file__", None) or path
+        with self._lock:
+            if top in self._shipped:
+                return
+            self._shipped.add(top)
+        if os.path.basename(top_file) == "__init__.py":  # a package: ship it zipped
+            folder = os.path.dirname(top_file)
+            folder_tmp = tempfile.mkdtemp(prefix="lakestory-spark-")
+            self._temp.append(folder_tmp)
+            archive = shutil.make_archive(
+                os.path.join(folder_tmp, top),
+                "zip",
+                root_dir=os.path.dirname(folder),
+                base_dir=top,
+            )
+            self.spark.sparkContext.addPyFile(archive)
+        else:
+            self.spark.sparkContext.addPyFile(top_file)
+
+    def _drop_view(self, name: str) -> None:
+        """Forget a frame's view without uncaching its plan: ``Catalog.dropTempView`` would
+        uncache it, and with it every cached frame computed from it (a node's output)."""
+        self.spark._jsparkSession.sessionState().catalog().dropTempView(name)
 
     def _register(self, df: DataFrame, name: str) -> SparkFrame:
         df.createOrReplaceTempView(quote(name))

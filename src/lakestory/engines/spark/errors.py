@@ -25,8 +25,15 @@ _UNRESOLVED = re.compile(
 
 
 def text(exc: BaseException) -> str:
-    """The innermost message of a Spark error, on one line, without SQLSTATE or plan."""
+    """The innermost message of a Spark error, on one line, without SQLSTATE or plan; for
+    Python code failing inside Spark, the Python exception it raised."""
     raw = str(exc)
+    start = raw.rfind("Traceback (most recent call last)")
+    if start >= 0:  # the exception line is the first one of the traceback not indented
+        lines = raw[start:].splitlines()[1:]
+        raised = next((ln for ln in lines if ln.strip() and ln[0] not in " \t"), None)
+        if raised is not None:
+            return raised.strip()
     causes = _JAVA_LINE.findall(raw)
     message = causes[-1] if causes else raw.strip().split("\n", 1)[0]
     return _SQLSTATE.sub("", message).strip().rstrip(";")

@@ -9,6 +9,9 @@ text first, then each column not declared in ``read.schema`` gets the first type
 
 from __future__ import annotations
 
+import codecs
+import json
+import os
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -41,7 +44,9 @@ _SPARK_TYPES = {
 }
 
 
-def read_csv(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:
+def read_csv(spark: SparkSession, source: Source) -> tuple[DataFrame, int, DataFrame]:
+    """The typed frame, its row count, and the cached text frame it is computed from (the
+    caller unpersists it when the frame is released)."""
     files = input_files(source)
     opts = source.options
     quote = str(opts.get("quote", '"'))
@@ -65,7 +70,7 @@ def read_csv(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:
         .option("sep", dialect.delimiter)
         .option("quote", dialect.quote)
         .option("escape", dialect.escape)
-        .option("encoding", dialect.encoding)
+        .option("encoding", _java_charset(dialect.encoding))
         .option("mode", "FAILFAST")
         .option("multiLine", True)  # quoted fields may hold line breaks
         .option("enforceSchema", False)
@@ -90,12 +95,33 @@ def read_csv(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:
             "it in a step",
         )
     typed = raw.select(*[_typed(n, types.get(n)) for n in names])
-    return typed, rows
+    return typed, rows, raw
+
+
+def _java_charset(name: str) -> str:
+    """A Python codec name as Java knows it (``latin-1`` is ``ISO-8859-1``)."""
+    try:
+        python = codecs.lookup(name).name
+    except LookupError:
+        return name
+    return _CHARSETS.get(python, python)
+
+
+_CHARSETS = {
+    "iso8859-1": "ISO-8859-1",
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16LE",
+    "utf-16-be": "UTF-16BE",
+    "cp1252": "windows-1252",
+    "ascii": "US-ASCII",
+}
 
 
 def _typed(name: str, spark_type: str | None) -> Column:
     col = F.col(f"`{name}`")
-    if spark_type is None:
+    if spark_type is None or spark_type == "string":
         return col
     return F.trim(col).try_cast(spark_type).alias(name)  # NULL, not a truncation, if not
 
@@ -137,16 +163,41 @@ def _profile(
 
 def read_json(spark: SparkSession, source: Source) -> DataFrame:
     files = input_files(source)
-    return spark.read.option("mode", "FAILFAST").option("samplingRatio", 1.0).json(files)
+    df = spark.read.option("mode", "FAILFAST").option("samplingRatio", 1.0).json(files)
+    # Spark sorts the inferred columns by name; DuckDB keeps the order of the first object
+    first = _first_keys(files[0])
+    order = [c for c in first if c in df.columns] + [c for c in df.columns if c not in first]
+    return df.select(*[F.col(f"`{c}`") for c in order])
+
+
+def _first_keys(path: str) -> list[str]:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    return []
+                return list(obj) if isinstance(obj, dict) else []
+    return []
 
 
 def read_parquet(spark: SparkSession, source: Source) -> DataFrame:
     files = input_files(source)
     reader = spark.read.option("mergeSchema", True)
-    base = source.location.uri.rstrip("/")
-    if source.files is None and "*" not in base and not base.endswith(".parquet"):
-        reader = reader.option("basePath", base)  # hive partitions become columns
+    base = _folder(source.location.uri)
+    if base is not None:  # key=value folders below it become columns, as on DuckDB
+        reader = reader.option("basePath", base)
     return reader.parquet(*files)
+
+
+def _folder(uri: str) -> str | None:
+    """The folder a location reads from (before any wildcard), or None for a single file."""
+    path = uri.rstrip("/")
+    wild = min((path.find(c) for c in "*?[" if c in path), default=-1)
+    if wild >= 0:
+        return path[: path.rfind("/", 0, wild)] or "/"
+    return None if os.path.isfile(path) else path
 
 
 def read_delta(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
 
 # What lakestory's SQL means (see lakestory.transforms.sql): set on every engine's session.
 SEMANTICS = {
@@ -47,11 +50,16 @@ _LOG4J2 = Path(__file__).with_name("log4j2.properties").as_uri()
 @dataclass
 class Sessions:
     """The shared session, the engine's own session of it, and whether lakestory started
-    it (then the engine stops it when it closes)."""
+    it (then the last engine using it stops it: :func:`close_session`)."""
 
     shared: SparkSession
     own: SparkSession
     started: bool
+
+
+_lock = threading.Lock()
+_ours: list[SparkSession] = []  # the session lakestory started, while it runs
+_users = [0]  # engines using it
 
 
 def open_session(config: Mapping[str, str] | None = None) -> Sessions:
@@ -61,8 +69,33 @@ def open_session(config: Mapping[str, str] | None = None) -> Sessions:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     # pyspark warns about pandas 3 on every conversion; lakestory converts through Arrow
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
-    started = SparkContext._active_spark_context is None
-    if started:
+    with _lock:
+        shared = _shared(config)
+        started = bool(_ours) and shared is _ours[0]
+        if started:
+            _users[0] += 1
+    own = shared.newSession()
+    for key, value in {**SEMANTICS, **config}.items():
+        if key.startswith("spark.sql.") and own.conf.isModifiable(key):
+            own.conf.set(key, value)
+    return Sessions(shared, own, started)
+
+
+def close_session(sessions: Sessions) -> None:
+    """The engine is done with its session: stop a session lakestory started once no
+    engine uses it any more."""
+    with _lock:
+        if not sessions.started:
+            return
+        _users[0] -= 1
+        if _users[0] > 0:
+            return
+        _ours.clear()
+    sessions.shared.stop()
+
+
+def _shared(config: dict[str, str]) -> SparkSession:
+    if SparkContext._active_spark_context is None:
         # Python workers run this interpreter, which has the libraries steps import
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder
@@ -71,10 +104,14 @@ def open_session(config: Mapping[str, str] | None = None) -> Sessions:
             builder = builder.config(key, value)
         shared = builder.getOrCreate()
         shared.sparkContext.setLogLevel(config.get("lakestory.spark.log_level", "FATAL"))
-    else:
-        shared = SparkSession.builder.getOrCreate()
-    own = shared.newSession()
-    for key, value in {**SEMANTICS, **config}.items():
-        if key.startswith("spark.sql.") and own.conf.isModifiable(key):
-            own.conf.set(key, value)
-    return Sessions(shared, own, started)
+        _ours[:] = [shared]
+        return shared
+    shared = SparkSession.builder.getOrCreate()
+    ignored = [k for k in config if not k.startswith(("spark.sql.", "lakestory."))]
+    if ignored and not (_ours and shared is _ours[0]):
+        log.warning(
+            "a SparkSession is already running: spark_config settings that only a new "
+            "session takes are not applied (%s); set them on the cluster or notebook",
+            ", ".join(sorted(ignored)),
+        )
+    return shared

@@ -27,9 +27,28 @@ def arrow(df: DataFrame) -> pa.Table:
     nullability, which fails when a null struct holds a non-nullable field (pyspark 4.3)."""
     collect = getattr(df, "_collect_as_arrow", None)
     batches = collect(split_batches=True) if collect is not None else None
-    if not batches:
-        return portable(df.toArrow())
-    return portable(pa.Table.from_batches(batches))
+    table = pa.Table.from_batches(batches) if batches else df.limit(0).toArrow()
+    return portable(nullable(table))
+
+
+def nullable(table: pa.Table) -> pa.Table:
+    """Every column nullable, as the DuckDB engine writes them: Spark marks literals and
+    counts NOT NULL, and a Delta table created with that would refuse a later null."""
+    schema = pa.schema([_nullable_field(f) for f in table.schema])
+    return table if schema == table.schema else table.cast(schema)
+
+
+def _nullable_field(field: pa.Field) -> pa.Field:
+    kind = field.type
+    if pa.types.is_struct(kind):
+        kind = pa.struct([_nullable_field(kind.field(i)) for i in range(kind.num_fields)])
+    return field.with_type(kind).with_nullable(True)
+
+
+def is_cached(df: DataFrame) -> bool:
+    """Whether Spark's cache holds the frame's plan (whoever cached it)."""
+    level = df.storageLevel
+    return bool(level.useMemory or level.useDisk)
 
 
 def write(df: DataFrame, target: Target, commit: delta.Commit) -> WriteOutcome:
@@ -83,7 +102,9 @@ def _write_files(df: DataFrame, target: Target) -> WriteOutcome:
             hint="write to a folder instead (a path without a file extension)",
         )
     stage = local.staged_append if target.mode == "append" else local.staged_replace
-    df = df.persist()
+    mine = not is_cached(df)  # a node's shared output is cached already: leave it so
+    if mine:
+        df = df.persist()
     try:
         rows = df.count()
         with stage(uri) as staging:
@@ -97,7 +118,8 @@ def _write_files(df: DataFrame, target: Target) -> WriteOutcome:
     except errors.SPARK_ERRORS as exc:
         raise errors.write_error(exc, target.location.display()) from None
     finally:
-        df.unpersist()
+        if mine:
+            df.unpersist()
     return WriteOutcome(rows_written=rows)
 
 
