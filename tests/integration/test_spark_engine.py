@@ -403,7 +403,8 @@ def test_csv_and_json_details_read_as_on_duckdb(
     project: Callable[..., Path], cli: Callable[..., Any]
 ) -> None:
     """Declared strings keep their spaces, a Python encoding name works, JSON keeps the
-    order of its keys, and Parquet partition folders become columns for a glob too."""
+    order of its keys, and Parquet partition folders become columns for a glob too.
+    Pinned: JSON date strings stay strings on Spark."""
     nodes = """
       - name: people
         read:
@@ -422,7 +423,8 @@ def test_csv_and_json_details_read_as_on_duckdb(
     import pyarrow as pa
     import pyarrow.parquet as pq_
 
-    root = project(HEAD + nodes, {"data/events.json": '{"z": 1, "a": "x", "m": true}\n'})
+    event = '{"z": 1, "a": "x", "m": true, "on": "2026-01-31"}\n'
+    root = project(HEAD + nodes, {"data/events.json": event})
     (root / "data" / "people.csv").write_bytes("id,name\n1, Zoë \n".encode("latin-1"))
     (root / "data" / "parts" / "year=2026").mkdir(parents=True)
     pq_.write_table(pa.table({"x": [1]}), root / "data" / "parts" / "year=2026" / "a.parquet")
@@ -433,7 +435,10 @@ def test_csv_and_json_details_read_as_on_duckdb(
         return DeltaTable(str(root / "lake" / name)).to_pyarrow_table()
 
     assert table("people").to_pylist() == [{"id": 1, "name": " Zoë "}]
-    assert table("events").column_names == ["z", "a", "m"]
+    events = table("events")
+    assert events.column_names == ["z", "a", "m", "on"]
+    # KNOWN DIFFERENCE: a date in JSON stays a string on Spark (DuckDB reads a DATE)
+    assert events.schema.field("on").type == pa.string()
     assert table("parts").to_pylist() == [{"x": 1, "year": 2026}]
 
 
