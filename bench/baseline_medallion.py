@@ -71,7 +71,7 @@ WHERE customer_id IS NOT NULL AND email IS NOT NULL AND age >= {MIN_AGE}
 SILVER_ORDERS = """
 SELECT order_id,
        customer_id,
-       CAST(amount AS DECIMAL(10, 2)) AS amount,
+       CAST(CAST(amount AS VARCHAR) AS DECIMAL(10, 2)) AS amount,  -- as Spark: 264.025 -> 264.03
        quantity,
        order_date,
        CAST(year(order_date) AS INTEGER) AS order_year,

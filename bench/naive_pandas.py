@@ -5,7 +5,7 @@ writes it: ``pd.read_csv``, boolean masks, ``.str`` methods, ``merge`` and ``gro
 layer written with ``deltalake.write_deltalake`` (gold's monthly revenue with
 ``DataFrame.to_parquet``) and read back with ``DeltaTable.to_pandas``. The only care taken is
 what equal tables need: the Arrow schema of each output is given (32-bit integers, dates,
-``DECIMAL(10,2)`` amounts rounded half away from zero like SQL's ``CAST``), and decimal sums
+``DECIMAL(10,2)`` amounts rounded half away from zero like Spark's ``CAST``), and decimal sums
 are computed in integer cents.
 
     python bench/naive_pandas.py --raw DIR/data/raw --out DIR/naive-pandas
@@ -107,8 +107,10 @@ def read_delta(path: Path) -> pd.DataFrame:
 
 
 def cents(amount: pd.Series) -> pd.Series:
-    """Amounts in whole cents, rounded half away from zero (SQL's CAST to DECIMAL(10,2))."""
-    return (np.sign(amount) * np.floor(np.abs(amount) * 100 + 0.5)).astype("int64")
+    """Amounts in whole cents, rounded half away from zero as Spark's CAST to DECIMAL(10,2)
+    rounds a double: its decimal digits (264.025 -> 264.03), not its binary value."""
+    scaled = np.round(np.abs(amount) * 100, 6)  # 26402.499999999996 -> 26402.5
+    return (np.sign(amount) * np.floor(scaled + 0.5)).astype("int64")
 
 
 def bronze(raw: Path, out: Path) -> None:
