@@ -165,3 +165,35 @@ def csv_header(
             where=Where(file=files[0], line=1),
         )
     return names
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What a CSV source is, before any engine reads it."""
+
+    files: list[str]
+    dialect: CsvDialect
+    header: bool
+    names: list[str]
+
+
+def csv_layout(source: Source, declared: Mapping[str, str]) -> CsvLayout:
+    """The files, dialect and column names of a CSV source; the columns ``declared`` in
+    ``read.schema`` must be among them."""
+    files = input_files(source)
+    opts = source.options
+    quote = str(opts.get("quote", '"'))
+    dialect = CsvDialect(
+        str(opts.get("delimiter", ",")), quote, str(opts.get("escape", quote)),
+        str(opts.get("encoding", "utf-8")),
+    )  # fmt: skip
+    header = bool(opts.get("header", True))
+    names = csv_header(files, dialect, header, opts)
+    unknown = set(declared) - set(names)
+    if unknown:
+        raise DataError(
+            f"read.schema names columns not in the file: {', '.join(sorted(unknown))}",
+            where=Where(file=files[0], line=1),
+            hint=f"columns in the file: {', '.join(names)}",
+        )
+    return CsvLayout(files, dialect, header, names)

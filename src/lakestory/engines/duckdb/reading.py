@@ -7,12 +7,10 @@ from typing import Any
 
 import duckdb
 
-from lakestory.core.errors import DataError, Where
 from lakestory.engines.duckdb import errors
 from lakestory.engines.files import (
     PATTERNS,
-    CsvDialect,
-    csv_header,
+    csv_layout,
     first_passing,
     infer_types,
     input_files,
@@ -47,22 +45,9 @@ def read_csv(
     cur: duckdb.DuckDBPyConnection, source: Source, table: str, declared: dict[str, str]
 ) -> int:
     """Materialise CSV files strictly into ``table``; types from ``declared`` or inferred."""
-    files = input_files(source)
+    layout = csv_layout(source, declared)
+    files, dialect, header, names = layout.files, layout.dialect, layout.header, layout.names
     opts = source.options
-    quote = str(opts.get("quote", '"'))
-    dialect = CsvDialect(
-        str(opts.get("delimiter", ",")), quote, str(opts.get("escape", quote)),
-        str(opts.get("encoding", "utf-8")),
-    )  # fmt: skip
-    header = bool(opts.get("header", True))
-    names = csv_header(files, dialect, header, opts)
-    unknown = set(declared) - set(names)
-    if unknown:
-        raise DataError(
-            f"read.schema names columns not in the file: {', '.join(sorted(unknown))}",
-            where=Where(file=files[0], line=1),
-            hint=f"columns in the file: {', '.join(names)}",
-        )
     columns = "{" + ", ".join(f"{lit(n)}: {lit(declared.get(n, 'VARCHAR'))}" for n in names) + "}"
     args = [
         lit(files),

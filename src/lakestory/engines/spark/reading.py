@@ -22,8 +22,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from lakestory.core.errors import DataError, Where
 from lakestory.engines.files import (
     PATTERNS,
-    CsvDialect,
-    csv_header,
+    csv_layout,
     first_passing,
     infer_types,
     input_files,
@@ -47,23 +46,10 @@ _SPARK_TYPES = {
 def read_csv(spark: SparkSession, source: Source) -> tuple[DataFrame, int, DataFrame]:
     """The typed frame, its row count, and the cached text frame it is computed from (the
     caller unpersists it when the frame is released)."""
-    files = input_files(source)
-    opts = source.options
-    quote = str(opts.get("quote", '"'))
-    dialect = CsvDialect(
-        str(opts.get("delimiter", ",")), quote, str(opts.get("escape", quote)),
-        str(opts.get("encoding", "utf-8")),
-    )  # fmt: skip
-    header = bool(opts.get("header", True))
-    names = csv_header(files, dialect, header, opts)
     declared = {k: v.lower() for k, v in (source.column_types or {}).items()}
-    unknown = set(declared) - set(names)
-    if unknown:
-        raise DataError(
-            f"read.schema names columns not in the file: {', '.join(sorted(unknown))}",
-            where=Where(file=files[0], line=1),
-            hint=f"columns in the file: {', '.join(names)}",
-        )
+    layout = csv_layout(source, declared)
+    files, dialect, header, names = layout.files, layout.dialect, layout.header, layout.names
+    opts = source.options
     reader = (
         spark.read.schema(StructType([StructField(n, StringType()) for n in names]))
         .option("header", header)
