@@ -456,3 +456,36 @@ def test_pinned_an_empty_field_is_null_on_spark_when_null_value_is_set(
     assert cli("run", root / "lakestory.yaml").exit_code == 0
     rows = DeltaTable(str(root / "lake" / "v")).to_pyarrow_table().sort_by("k").to_pylist()
     assert rows == [{"k": 1, "v": None}, {"k": 2, "v": None}]  # DuckDB: "" for k = 1
+
+
+def test_udfs_of_two_projects_with_one_module_name_do_not_mix(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """A step's functions travel to Spark's workers by value: two projects in one process,
+    each with its own `steps.py`, each get their own UDF (workers are reused)."""
+    nodes = """
+      - name: tagged
+        transform:
+          - sql: SELECT id FROM range(2)
+          - function: steps.tag
+        write: {connection: lake, path: tagged, format: delta}
+"""
+    steps = """
+from pyspark.sql import functions as F
+
+
+def _tag(x):
+    return "TAG-%d" % x
+
+
+def tag(df):
+    return df.select(F.udf(_tag, "string")("id").alias("t"))
+"""
+    seen = []
+    for tag in ("first", "second"):
+        root = project(HEAD + nodes, {"steps.py": steps.replace("TAG", tag)}, root=tag)
+        outcome = cli("run", root / "lakestory.yaml")
+        assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+        table = DeltaTable(str(root / "lake" / "tagged")).to_pyarrow_table()
+        seen.append(sorted(table.column("t").to_pylist()))
+    assert seen == [["first-0", "first-1"], ["second-0", "second-1"]]

@@ -9,10 +9,7 @@ that other nodes read is cached (memory, then disk) until it is released.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -57,8 +54,6 @@ class SparkEngine:
         self._owned: dict[str, list[DataFrame]] = {}
         self._lock = threading.Lock()
         self._tag = f"lakestory-{uuid.uuid4().hex[:12]}"
-        self._shipped: set[str] = set()  # modules of Python steps sent to the workers
-        self._temp: list[str] = []  # folders of zipped packages, removed on close
         self._tagged = threading.local()
 
     # -- the Engine protocol -------------------------------------------------------------
@@ -196,38 +191,21 @@ class SparkEngine:
                 df.unpersist()
         finally:
             session.close_session(self._sessions)
-            for folder in self._temp:
-                shutil.rmtree(folder, ignore_errors=True)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _ship(self, fn: Callable[..., Any]) -> None:
-        """Send the step's module (a file beside the project, not an installed library) to
-        Spark's Python workers, so functions it gives Spark (UDFs) can be unpickled there."""
+        """Functions the step's module gives Spark (UDFs) travel by value, code included, so
+        Spark's Python workers need not import the module: it lives beside the project, not
+        on their path, and a reused worker may hold another project's module of that name."""
+        from pyspark import cloudpickle
+
         module = sys.modules.get(getattr(fn, "__module__", "") or "")
         path = getattr(module, "__file__", None)
         if module is None or path is None or "site-packages" in path:
             return
-        top = module.__name__.split(".")[0]
-        top_module = sys.modules.get(top)
-        top_file = getattr(top_module, "__file__", None) or path
-        with self._lock:
-            if top in self._shipped:
-                return
-            self._shipped.add(top)
-        if os.path.basename(top_file) == "__init__.py":  # a package: ship it zipped
-            folder = os.path.dirname(top_file)
-            folder_tmp = tempfile.mkdtemp(prefix="lakestory-spark-")
-            self._temp.append(folder_tmp)
-            archive = shutil.make_archive(
-                os.path.join(folder_tmp, top),
-                "zip",
-                root_dir=os.path.dirname(folder),
-                base_dir=top,
-            )
-            self.spark.sparkContext.addPyFile(archive)
-        else:
-            self.spark.sparkContext.addPyFile(top_file)
+        top = sys.modules.get(module.__name__.split(".")[0], module)
+        cloudpickle.register_pickle_by_value(top)
 
     def _drop_view(self, name: str) -> None:
         """Forget a frame's view without uncaching its plan: ``Catalog.dropTempView`` would
