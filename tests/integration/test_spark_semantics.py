@@ -121,13 +121,6 @@ def test_cast_to_decimal_rounds_half_up(tables: dict[str, pa.Table]) -> None:
     assert tables["facts"].schema.field("amount").type == pa.decimal128(10, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "transforms/sql.py: CAST(double AS DECIMAL) rounds the binary value (1.00499.. -> 1.00) "
-        "on DuckDB; Spark rounds the double's shortest text, BigDecimal('1.005') -> 1.01"
-    ),
-)
 def test_cast_double_to_decimal_rounds_like_spark(tables: dict[str, pa.Table]) -> None:
     got = {i: r["ratio"] for i, r in _by_id(tables["facts"]).items()}
     assert got == {1: Decimal("0.50"), 2: Decimal("1.01"), 3: Decimal("2.50")}
