@@ -22,8 +22,6 @@ import argparse
 import json
 import shutil
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import duckdb
 from deltalake import DeltaTable, write_deltalake
 
 from baseline_gold import write_customer_metrics, write_monthly_revenue
+from measure import stopwatch
 
 BATCH_ROWS = 1 << 17
 MIN_AGE = 18
@@ -161,18 +160,6 @@ def gold(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     run(con, "CREATE VIEW orders AS SELECT * FROM silver_orders")
     write_customer_metrics(con, out / "gold" / "customer_metrics")
     write_monthly_revenue(con, out / "gold" / "monthly_revenue")
-
-
-def stopwatch() -> Callable[[], float]:
-    """Seconds since the previous call (or since it was made)."""
-    last = [time.perf_counter()]
-
-    def lap() -> float:
-        now = time.perf_counter()
-        took, last[0] = now - last[0], now
-        return round(took, 3)
-
-    return lap
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +124,15 @@ def median(samples: Sequence[Sample]) -> Sample:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def stopwatch() -> Callable[[], float]:
+    """Seconds since the previous call (or since it was made)."""
+    last = [time.perf_counter()]
+
+    def lap() -> float:
+        now = time.perf_counter()
+        took, last[0] = now - last[0], now
+        return round(took, 3)
+
+    return lap

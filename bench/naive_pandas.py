@@ -17,8 +17,6 @@ import argparse
 import json
 import shutil
 import sys
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+
+from measure import stopwatch
 
 MIN_AGE = 18
 BANDS = (30, 50)
@@ -199,18 +199,6 @@ def gold(c: pd.DataFrame, o: pd.DataFrame, out: Path) -> None:
     r[MONTHLY_REVENUE.names].to_parquet(
         folder / "part-0.parquet", schema=MONTHLY_REVENUE, index=False
     )
-
-
-def stopwatch() -> Callable[[], float]:
-    """Seconds since the previous call (or since it was made)."""
-    last = [time.perf_counter()]
-
-    def lap() -> float:
-        now = time.perf_counter()
-        took, last[0] = now - last[0], now
-        return round(took, 3)
-
-    return lap
 
 
 def main() -> None:
