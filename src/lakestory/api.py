@@ -1,6 +1,6 @@
 """The Python API; the CLI is a thin shell over it.
 
-    project = Project.load("lakestory.yaml", env="dev")
+    project = Project.load("lakestory.yaml", env="dev")   # secrets=fn, dbutils=, azure_credential=
     plan = project.plan(pipelines=["gold"])
     result = project.run()
     result.record("customer_metrics").rows_written
@@ -34,11 +34,14 @@ from lakestory.runtime.plan import Plan, build_plan, check_supported, select
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.runtime.resume import resume_selection
 from lakestory.runtime.runner import Runner
+from lakestory.secrets import keyvault
+from lakestory.secrets.providers import Lookup, SecretProvider
 from lakestory.secrets.redactor import Redactor, set_current
+from lakestory.secrets.resolve import SecretSettings, SecretStatus
 from lakestory.story import StoryObserver, StorySettings
 from lakestory.transforms.sqlcache import SqlCache
 
-__all__ = ["NodeRecord", "Plan", "Project", "RunResult"]
+__all__ = ["NodeRecord", "Plan", "Project", "RunResult", "SecretStatus", "check_secrets"]
 
 
 class Project:
@@ -65,8 +68,30 @@ class Project:
         path: str | Path = "lakestory.yaml",
         env: str | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        secrets: Lookup | None = None,
+        dbutils: Any = None,
+        azure_credential: Any = None,
+        secrets_timeout: float | None = None,
+        secret_providers: Mapping[str, SecretProvider] | None = None,
     ) -> Project:
-        return cls(load_project_file(path, env, environ))
+        """Load a project file. Its ``${SECRET:...}`` references are fetched once, in
+        parallel, each within ``secrets_timeout`` seconds (default
+        ``LAKESTORY_SECRETS_TIMEOUT`` or 10), see docs/secrets.md:
+
+        - ``secrets``: ``fn(reference) -> str | None`` answers ``${SECRET:name}`` (before
+          the environment) and ``${SECRET:callable:name}``;
+        - ``dbutils``: answers ``${SECRET:databricks:scope/key}`` (found by itself in a
+          Databricks notebook);
+        - ``azure_credential``: a TokenCredential for Key Vault, for this load and for the
+          process's connections with ``auth_mode: key_vault`` (default:
+          DefaultAzureCredential);
+        - ``secret_providers``: more providers by name (``${SECRET:name:reference}``).
+        """
+        settings = _secret_settings(
+            secrets, dbutils, azure_credential, secrets_timeout, secret_providers
+        )
+        return cls(load_project_file(path, env, environ, settings))
 
     @classmethod
     def build(
@@ -211,3 +236,44 @@ class Project:
         finally:
             engine.close()
             self.sql_cache.save()
+
+
+def _secret_settings(
+    lookup: Lookup | None,
+    dbutils: Any,
+    azure_credential: Any,
+    timeout: float | None,
+    providers: Mapping[str, SecretProvider] | None,
+    *,
+    strict: bool = True,
+) -> SecretSettings:
+    if azure_credential is not None:  # connections' key_vault auth uses it too
+        keyvault.set_credential(azure_credential)
+    return SecretSettings(
+        lookup=lookup,
+        dbutils=dbutils,
+        azure_credential=azure_credential,
+        timeout=timeout,
+        providers=dict(providers or {}),
+        strict=strict,
+    )
+
+
+def check_secrets(
+    path: str | Path = "lakestory.yaml",
+    env: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    secrets: Lookup | None = None,
+    dbutils: Any = None,
+    azure_credential: Any = None,
+    secrets_timeout: float | None = None,
+    secret_providers: Mapping[str, SecretProvider] | None = None,
+) -> list[SecretStatus]:
+    """Every secret the project needs (its ``${SECRET:...}`` references and its connections'
+    ``auth_mode: key_vault`` secrets), each fetched once, and whether it resolved. Never
+    holds a value; other configuration errors still raise."""
+    settings = _secret_settings(
+        secrets, dbutils, azure_credential, secrets_timeout, secret_providers, strict=False
+    )
+    return load_project_file(path, env, environ, settings).secret_statuses

@@ -1,8 +1,9 @@
 """Project file → resolved dict → validated :class:`ProjectConfig`.
 
-Order: parse YAML (keeping positions) → overlay the selected environment → resolve
-``${...}`` (``vars`` first, so vars may use the environment) → validate with pydantic.
-Loading a project makes its secrets the process-wide redactor's (see
+Order: parse YAML (keeping positions) → overlay the selected environment → fetch every
+``${SECRET:...}`` once, in parallel (:mod:`lakestory.secrets.resolve`) → resolve ``${...}``
+(``vars`` first, so vars may use the environment) → validate with pydantic. Loading a
+project makes its secrets the process-wide redactor's (see
 :mod:`lakestory.secrets.redactor`).
 """
 
@@ -21,8 +22,11 @@ from lakestory.config.substitute import Substitution
 from lakestory.config.yamlpos import SourceMap, format_path, load_yaml, load_yaml_text
 from lakestory.core.errors import ConfigError, ConfigErrors, Where
 from lakestory.core.text import suggestion
+from lakestory.secrets import keyvault
 from lakestory.secrets.dotenv import environment
+from lakestory.secrets.providers import SecretFetchError, SecretRef
 from lakestory.secrets.redactor import Redactor, secret_env_values, set_current
+from lakestory.secrets.resolve import SecretSettings, SecretStatus, SecretUse, resolve_uses
 
 
 @dataclass
@@ -34,6 +38,9 @@ class LoadedConfig:
     source: SourceMap
     env_name: str | None = None
     secret_values: set[str] = field(default_factory=set)
+    # every ${SECRET:...} and whether it resolved (no values); with SecretSettings(strict=
+    # False), also the connections' `auth_mode: key_vault` secrets
+    secret_statuses: list[SecretStatus] = field(default_factory=list)
 
 
 def node_where(
@@ -51,11 +58,14 @@ def node_where(
 
 
 def load_project_file(
-    path: str | Path, env_name: str | None = None, environ: Mapping[str, str] | None = None
+    path: str | Path,
+    env_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    secrets: SecretSettings | None = None,
 ) -> LoadedConfig:
     path = Path(path)
     data, smap = load_yaml(path)
-    return resolve(data, smap, path.resolve().parent, env_name, environ)
+    return resolve(data, smap, path.resolve().parent, env_name, environ, secrets)
 
 
 def load_project_text(
@@ -64,9 +74,10 @@ def load_project_text(
     env_name: str | None = None,
     environ: Mapping[str, str] | None = None,
     file: str = "<string>",
+    secrets: SecretSettings | None = None,
 ) -> LoadedConfig:
     data, smap = load_yaml_text(text, file)
-    return resolve(data, smap, root_dir, env_name, environ)
+    return resolve(data, smap, root_dir, env_name, environ, secrets)
 
 
 def resolve(
@@ -75,6 +86,7 @@ def resolve(
     root_dir: Path,
     env_name: str | None,
     environ: Mapping[str, str] | None,
+    secrets: SecretSettings | None = None,
 ) -> LoadedConfig:
     if not isinstance(data, dict):
         raise ConfigError(
@@ -83,7 +95,9 @@ def resolve(
         )
     data = _overlay(data, smap, env_name)
     env = environment(root_dir, environ)
+    settings = secrets or SecretSettings()
     sub = Substitution(env=env, vars={}, smap=smap)
+    statuses = _fetch_secrets(sub, data, settings, env)
     variables: Any = data.get("vars") or {}
     if isinstance(variables, dict):  # in order, so that a var may use the ones above it
         done: dict[str, Any] = {}
@@ -113,9 +127,56 @@ def resolve(
         pipeline._key_path = ("pipelines", i)
         for j, node in enumerate(pipeline.nodes):
             node._key_path = ("pipelines", i, "nodes", j)
-    loaded = LoadedConfig(config, root_dir, smap, env_name, sub.resolved_env_values)
+    loaded = LoadedConfig(config, root_dir, smap, env_name, sub.resolved_env_values, statuses)
+    if not settings.strict:
+        uses = _connection_secrets(config, smap)
+        loaded.secret_statuses += resolve_uses(uses, settings.build(env))[1]
     set_current(Redactor.for_loaded(loaded))
     return loaded
+
+
+def _fetch_secrets(
+    sub: Substitution, data: dict[str, Any], settings: SecretSettings, env: Mapping[str, str]
+) -> list[SecretStatus]:
+    """Fetch every ``${SECRET:...}`` (but those of environments not selected) once, in
+    parallel, for ``sub`` to substitute; in strict mode, each one that did not resolve is a
+    located error, reported with the load's other errors."""
+    keyvault.clear_cache()  # once per load: a rotated secret is picked up by the next one
+    providers = settings.build(env)
+    sub.providers = tuple(name for name in providers if name)
+    uses = sub.find_secrets({k: v for k, v in data.items() if k != "environments"})
+    if not uses:
+        return []
+    sub.secrets, statuses = resolve_uses(uses, providers)
+    if settings.strict:
+        for status in statuses:
+            if not status.ok:
+                sub.errors.add(status.error())
+    return statuses
+
+
+def _connection_secrets(config: ProjectConfig, smap: SourceMap) -> list[SecretUse]:
+    """The Key Vault secrets of connections with ``auth_mode: key_vault`` (fetched by the
+    storage layer when it connects; listed here for ``lakestory secrets check``)."""
+    uses = []
+    for name, conn in config.connections.items():
+        if getattr(conn, "auth_mode", None) != "key_vault":
+            continue
+        vault, secret = getattr(conn, "key_vault", None), getattr(conn, "secret", None)
+        where = smap.where(("connections", name, "secret" if vault else "key_vault"))
+        expr = f"connections.{name}: key_vault {vault or '?'}, secret {secret or '?'}"
+        if not vault or not secret:
+            missing = "key_vault" if not vault else "secret"
+            error = SecretFetchError(
+                "invalid",
+                f"connection '{name}' has auth_mode key_vault but no `{missing}:`",
+                "give the vault (`key_vault: NAME` or an https URL) and `secret: NAME`",
+            )
+            uses.append(SecretUse(expr, where, error=error))
+            continue
+        ref = SecretRef("keyvault", f"{vault.rstrip('/')}/{secret}")
+        uses.append(SecretUse(expr, where, ref))
+    return uses
 
 
 def _overlay(data: dict[str, Any], smap: SourceMap, env_name: str | None) -> dict[str, Any]:

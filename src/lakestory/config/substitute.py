@@ -5,6 +5,8 @@ Supported forms::
     ${VAR}  ${env:VAR}  ${ENV:VAR}      the environment (a .env beside the project fills gaps)
     ${VAR:-default}                     the default when VAR is unset or empty
     ${vars.name}                        a value from the project's ``vars:`` block
+    ${SECRET:provider:reference}        a secret (docs/secrets.md): env, keyvault, databricks,
+    ${SECRET:name}                      callable; fetched before substitution, see loader
     $${...}                             a literal ``${...}``
 
 A value that is exactly one ``${vars.x}`` keeps the variable's type (a number stays a
@@ -19,8 +21,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lakestory.config.yamlpos import Path_, SourceMap
-from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet, Where
-from lakestory.core.text import suggestion
+from lakestory.core.errors import ConfigError, ErrorList, Where
+from lakestory.core.text import did_you_mean, suggestion
+from lakestory.secrets.providers import BUILTIN_PROVIDERS, SecretFetchError, parse_reference
+from lakestory.secrets.resolve import SecretUse
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -34,6 +38,30 @@ class Substitution:
     resolved_env_values: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)  # vars not resolved yet (defined below)
     errors: ErrorList = field(default_factory=ErrorList)
+    # ${SECRET:...} values, by the reference as written (fetched beforehand: find_secrets)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    providers: tuple[str, ...] = BUILTIN_PROVIDERS
+
+    def find_secrets(self, value: Any, path: Path_ = ()) -> list[SecretUse]:
+        """Every ``${SECRET:...}`` under ``value``, in file order, parsed and located."""
+        if isinstance(value, dict):
+            return [u for k, v in value.items() for u in self.find_secrets(v, (*path, k))]
+        if isinstance(value, list):
+            return [u for i, v in enumerate(value) for u in self.find_secrets(v, (*path, i))]
+        if not (isinstance(value, str) and "${" in value):
+            return []
+        found = []
+        for m in _TOKEN.finditer(value):
+            expr = (m.group(1) or "").strip()
+            prefix, sep, body = expr.partition(":")
+            if m.group(1) is None or not sep or prefix.strip().lower() != "secret":
+                continue
+            where = self._where(path, value, m.start())
+            try:
+                found.append(SecretUse(expr, where, parse_reference(body, self.providers)))
+            except SecretFetchError as exc:
+                found.append(SecretUse(expr, where, error=exc))
+        return found
 
     def apply(self, value: Any, path: Path_ = ()) -> Any:
         if isinstance(value, dict):
@@ -73,15 +101,11 @@ class Substitution:
         if ":-" in expr:
             name, default = expr.split(":-", 1)
         prefix, _, rest = name.partition(":")
+        if prefix.strip().lower() == "secret":
+            return self.secrets.get(expr, "")  # missing: reported by the loader already
         if rest:
             if prefix.lower() != "env":
-                self.errors.add(
-                    NotSupportedYet(
-                        f"secret reference '${{{expr}}}' is not supported yet",
-                        where=where,
-                        hint="use an environment variable for now: ${MY_SECRET}",
-                    )
-                )
+                self.errors.add(self._unknown_prefix(expr, prefix, where))
                 return None
             name = rest
         if not _NAME.match(name):
@@ -111,6 +135,19 @@ class Substitution:
             self.resolved_env_values.add(value)
         return value
 
+    def _unknown_prefix(self, expr: str, prefix: str, where: Where) -> ConfigError:
+        close = did_you_mean(prefix.strip().lower(), ("env", "secret"))
+        close = close and close.replace("secret", "SECRET")
+        head = f"did you mean ${{{close}:{rest_of(expr)}}}? " if close else ""
+        return ConfigError(
+            f"'${{{expr}}}' is not a valid reference: no source '{prefix}'",
+            where=where,
+            hint=f"{head}a secret is ${{SECRET:provider:reference}}, e.g. "
+            f"${{SECRET:{prefix.lower() if prefix.lower() in self.providers else 'keyvault'}:"
+            f"{rest_of(expr)}}}; an environment variable is ${{NAME}} or ${{env:NAME}} "
+            "(see docs/secrets.md)",
+        )
+
     def _var(self, dotted: str, where: Where) -> Any:
         current: Any = self.vars
         for part in dotted.split("."):
@@ -125,3 +162,8 @@ class Substitution:
                 return None
             current = current[part]
         return current
+
+
+def rest_of(expr: str) -> str:
+    """What follows the first ``:`` of ``expr`` (for hints)."""
+    return expr.partition(":")[2].strip() or "..."

@@ -140,6 +140,9 @@ class Redactor:
         values = secret_env_values(loaded.secret_values)
         for conn in connections.values():
             dump = conn.model_dump() if hasattr(conn, "model_dump") else conn
+            if isinstance(dump, Mapping) and dump.get("auth_mode") == "key_vault":
+                # `secret:` names the vault's secret (the value is fetched, then remembered)
+                dump = {k: v for k, v in dump.items() if k != "secret"}
             values |= secret_fields(dump)
         values |= secret_fields(getattr(loaded.config, "spark_config", None) or {})
         return cls(values)
@@ -183,6 +186,9 @@ class Redactor:
 
 _current = Redactor()
 _current_lock = threading.Lock()
+# Values fetched from secret providers (Key Vault, Databricks, a callable ...): hidden by
+# every redactor made current from then on, in full, whatever they look like.
+_remembered: set[str] = set()
 
 
 def current() -> Redactor:
@@ -192,9 +198,21 @@ def current() -> Redactor:
 
 
 def set_current(redactor: Redactor) -> None:
+    """Make ``redactor`` the process-wide one; it also hides every :func:`remember`-ed value."""
     global _current
     with _current_lock:
+        redactor.add(_remembered)
         _current = redactor
+
+
+def remember(values: Iterable[str]) -> None:
+    """Hide these secret values from now on, in the current redactor and every later one
+    (a secret fetched once stays hidden for the life of the process)."""
+    new = {v for v in values if isinstance(v, str)}
+    with _current_lock:
+        _remembered.update(new)
+        redactor = _current
+    redactor.add(new)
 
 
 def redact_text(text: str) -> str:
