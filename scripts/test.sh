@@ -27,5 +27,24 @@ if ! command -v java >/dev/null 2>&1; then  # the spark engine's tests start a l
     echo "note: Java is not installed, so the spark engine's tests are skipped (CI installs it)"
   fi
 fi
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
+  # the postgres tests start their own server (tests/support/servers.py), not the package's
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== apt-get install postgresql"
+    mkdir -p /etc/postgresql-common/createcluster.d  # no "main" cluster or service of its own
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/lakestory.conf
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "note: PostgreSQL is not installed, so the postgres tests are skipped (CI installs it)"
+  fi
+fi
+if [ ! -x .tools/azurite/node_modules/.bin/azurite-blob ]; then  # the Azure Blob stand-in
+  if command -v npm >/dev/null 2>&1; then
+    echo "== npm install azurite (into .tools/azurite)"
+    npm install --prefix .tools/azurite azurite@3 --no-audit --no-fund --silent
+  else
+    echo "note: npm is missing, so Azurite is not installed and the Azure tests are skipped"
+  fi
+fi
 export SPARK_LOCAL_IP=127.0.0.1
 echo "== pytest";        .venv/bin/python -m pytest -n 2 "$@"

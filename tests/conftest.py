@@ -11,8 +11,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,15 @@ import pytest
 from typer.testing import CliRunner
 
 from lakestory.cli.app import app
+from support.servers import (
+    AzuriteEndpoint,
+    AzuriteServer,
+    MotoServer,
+    PostgresEndpoint,
+    PostgresServer,
+    S3Endpoint,
+    require,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -173,3 +183,69 @@ def spark_session() -> Iterator[Any]:
         sessions = open_session({"spark.master": "local[2]", "spark.driver.memory": "2g"})
     yield sessions.shared
     close_session(sessions)
+
+
+# -- real servers on 127.0.0.1 (tests/support/servers.py) --------------------------------
+
+
+def _unique(prefix: str) -> str:
+    """A lowercase name unique to this test, valid for buckets, containers and databases."""
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresEndpoint]:
+    """A PostgreSQL server of this test process (one per xdist worker) with a
+    password-authenticated superuser and a database. Skipped when PostgreSQL is missing,
+    except under CI=true, where that fails."""
+    require(PostgresServer.missing())
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresEndpoint) -> Iterator[PostgresEndpoint]:
+    """A fresh database for this test on :func:`postgres_server`, dropped after it; the
+    endpoint's ``database`` and ``uri`` name it."""
+    name = postgres_server.create_database(_unique("test_"))
+    yield replace(postgres_server, database=name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Endpoint]:
+    """A moto S3 server of this test process (one per xdist worker). Skipped when moto is
+    missing, except under CI=true, where that fails."""
+    require(MotoServer.missing())
+    server = MotoServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Endpoint) -> str:
+    """The name of a fresh, empty bucket on :func:`s3_server`."""
+    return s3_server.create_bucket(_unique("bucket-"))
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteEndpoint]:
+    """An Azurite blob service of this test process (one per xdist worker). Skipped when
+    Azurite or azure-storage-blob is missing, except under CI=true, where that fails."""
+    require(AzuriteServer.missing())
+    server = AzuriteServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def azure_container(azurite: AzuriteEndpoint) -> str:
+    """The name of a fresh, empty container on :func:`azurite`."""
+    return azurite.create_container(_unique("container-"))
