@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from support.servers import PostgresEndpoint, PostgresServer, require
+from support.servers import PostgresEndpoint, PostgresServer, S3Endpoint, require
 
 pytestmark = pytest.mark.slow
 
@@ -56,3 +56,14 @@ def test_a_stopped_postgres_leaves_no_process() -> None:
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
     assert facts.port > 0
+
+
+def test_s3_put_and_get_an_object(s3_server: S3Endpoint, s3_bucket: str) -> None:
+    client = s3_server.client()
+    client.put_object(Bucket=s3_bucket, Key="a/b.csv", Body=b"id\n1\n")
+    assert client.get_object(Bucket=s3_bucket, Key="a/b.csv")["Body"].read() == b"id\n1\n"
+    assert s3_server.endpoint_url.startswith("http://127.0.0.1:")
+
+
+def test_s3_bucket_is_fresh_per_test(s3_server: S3Endpoint, s3_bucket: str) -> None:
+    assert s3_server.client().list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
