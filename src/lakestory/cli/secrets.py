@@ -55,6 +55,9 @@ def check(
 
 
 def _print(statuses: list[SecretStatus], project: str) -> None:
+    import os
+    from dataclasses import replace
+
     from rich.markup import escape
     from rich.table import Table
 
@@ -68,6 +71,9 @@ def _print(statuses: list[SecretStatus], project: str) -> None:
         table.add_column(col, overflow="fold")
     for s in statuses:
         where = s.use.where
+        if where.file and os.path.isabs(where.file):  # shorter: relative to the current folder
+            rel = os.path.relpath(where.file)
+            where = replace(where, file=where.file if rel.startswith("..") else rel)
         place = where.location() if where.line is not None else (where.file or "")
         place = " ".join(p for p in (place, where.key or "") if p)
         status = "[green]ok[/]" if s.ok else f"[red]{escape(s.reason)}[/]"
