@@ -6,7 +6,13 @@ import os
 
 import pytest
 
-from support.servers import PostgresEndpoint, PostgresServer, S3Endpoint, require
+from support.servers import (
+    AzuriteEndpoint,
+    PostgresEndpoint,
+    PostgresServer,
+    S3Endpoint,
+    require,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +73,39 @@ def test_s3_put_and_get_an_object(s3_server: S3Endpoint, s3_bucket: str) -> None
 
 def test_s3_bucket_is_fresh_per_test(s3_server: S3Endpoint, s3_bucket: str) -> None:
     assert s3_server.client().list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+
+
+def test_azurite_upload_and_download_a_blob(azurite: AzuriteEndpoint, azure_container: str) -> None:
+    blob = azurite.service().get_blob_client(azure_container, "a/b.csv")
+    blob.upload_blob(b"id\n1\n")
+    assert blob.download_blob().readall() == b"id\n1\n"
+    assert azurite.blob_endpoint.endswith("/devstoreaccount1")
+
+
+def test_azurite_container_sas_reads_and_writes(
+    azurite: AzuriteEndpoint, azure_container: str
+) -> None:
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import ContainerClient
+
+    sas = azurite.container_sas(azure_container)
+    container = ContainerClient(azurite.blob_endpoint, azure_container, credential=sas)
+    container.upload_blob("x.txt", b"hello")
+    assert [b.name for b in container.list_blobs()] == ["x.txt"]
+    read_only = ContainerClient(
+        azurite.blob_endpoint,
+        azure_container,
+        credential=azurite.container_sas(azure_container, "r"),
+    )
+    assert read_only.download_blob("x.txt").readall() == b"hello"
+    with pytest.raises(HttpResponseError, match="AuthorizationPermissionMismatch"):
+        read_only.upload_blob("y.txt", b"no")
+
+
+def test_azurite_account_sas_lists_containers(
+    azurite: AzuriteEndpoint, azure_container: str
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient(azurite.blob_endpoint, credential=azurite.account_sas())
+    assert azure_container in [c.name for c in service.list_containers()]
