@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 from support.servers import (
     AzuriteEndpoint,
+    MotoServer,
     PostgresEndpoint,
     PostgresServer,
     S3Endpoint,
+    ServerError,
     require,
 )
 
@@ -109,3 +112,24 @@ def test_azurite_account_sas_lists_containers(
 
     service = BlobServiceClient(azurite.blob_endpoint, credential=azurite.account_sas())
     assert azure_container in [c.name for c in service.list_containers()]
+
+
+def test_a_missing_component_skips_locally_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+        require("PostgreSQL is not installed: apt-get install postgresql")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install postgresql"):
+        require("PostgreSQL is not installed: apt-get install postgresql")
+    require(None)  # nothing missing: neither
+
+
+def test_a_server_that_cannot_start_says_why_with_its_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require(MotoServer.missing())
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once
+    with pytest.raises(ServerError, match=r"moto-s3 on 127\.0\.0\.1:\d+ exited with code 1"):
+        MotoServer().start()
