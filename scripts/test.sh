@@ -32,7 +32,7 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v in
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install postgresql"
     mkdir -p /etc/postgresql-common/createcluster.d  # no "main" cluster or service of its own
-    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/lakestory.conf
+    echo "create_main_cluster = off" >/etc/postgresql-common/createcluster.d/lakestory.conf
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "note: PostgreSQL is not installed, so the postgres tests are skipped (CI installs it)"
