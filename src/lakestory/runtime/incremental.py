@@ -20,7 +20,7 @@ from typing import Any
 from lakestory.catalog import Catalog, NodeState
 from lakestory.config.models import IncrementalConfig
 from lakestory.core.errors import DataError, Where
-from lakestory.io import delta, local
+from lakestory.io import databases, delta, local
 from lakestory.io.specs import Source
 from lakestory.writes import spark
 
@@ -107,7 +107,11 @@ def plan_read(
     dialect: str,
     where: Where,
 ) -> Increment:
-    """The source to read this run (filtered, or limited to new files)."""
+    """The source to read this run (filtered, or limited to new files). A database source's
+    filter stays in Spark SQL: the database layer writes it in the database's dialect and
+    runs it there."""
+    if databases.is_database(source.location):
+        dialect = "spark"
     rebuild = key in ctx.full_refresh
     if inc.mode == "files":
         ledger = set() if rebuild else ctx.ledgers.get(key, set())

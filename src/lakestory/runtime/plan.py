@@ -18,7 +18,7 @@ from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet, UsageError, Where
 from lakestory.core.text import suggestion
 from lakestory.engines.base import Capabilities
-from lakestory.io import formats
+from lakestory.io import databases, formats
 from lakestory.io.specs import Source, Target
 from lakestory.runtime.graph import Graph, ResolvedNode
 from lakestory.runtime.retry import NO_RETRY, RetryPolicy, policy_for
@@ -326,6 +326,9 @@ def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: Err
     for spec, section in ((n.source, "read"), (n.target, "write")):
         if spec is None:
             continue
+        if databases.is_database(spec.location):
+            _check_database(n, spec, at, found)
+            continue
         kind = spec.location.kind
         if kind not in caps.connection_kinds:
             found.add(
@@ -356,8 +359,10 @@ def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: Err
                     where=at(section, "format"),
                 )
             )
-    if n.target is not None and (
-        n.target.mode not in caps.write_modes or strategy(n.target.mode) is None
+    if (
+        n.target is not None
+        and not databases.is_database(n.target.location)
+        and (n.target.mode not in caps.write_modes or strategy(n.target.mode) is None)
     ):
         found.add(
             NotSupportedYet(
@@ -367,6 +372,52 @@ def _check_node(n: ResolvedNode, caps: Capabilities, smap: SourceMap, found: Err
             )
         )
     _check_incremental(n, at, found)
+
+
+def _check_database(
+    n: ResolvedNode, spec: Source | Target, at: Callable[..., Where], found: ErrorList
+) -> None:
+    """A database table is read whole (a table or a query, incremental reads filtered in the
+    database) and written in one transaction by the modes :mod:`lakestory.io.databases`
+    has: no files, formats, time travel or Delta-only modes."""
+    section = "read" if isinstance(spec, Source) else "write"
+    cfg = n.config.read if isinstance(spec, Source) else n.config.write
+    kind, conn = spec.location.kind, spec.location.connection
+    if cfg is not None and (cfg.path or cfg.format):
+        key = "path" if cfg.path else "format"
+        found.add(
+            ConfigError(
+                f"{section}: connection '{conn}' is a {kind} database; `{key}` does not apply",
+                where=at(section, key),
+                hint="name the table with `table: schema.name`"
+                + (" or give `query:`" if section == "read" else ""),
+            )
+        )
+    if isinstance(spec, Source) and (spec.version is not None or spec.timestamp is not None):
+        found.add(
+            ConfigError(
+                f"read: a {kind} table has no versions to time-travel to",
+                where=at("read", "version" if spec.version is not None else "timestamp"),
+            )
+        )
+    if isinstance(spec, Target) and spec.mode not in databases.WRITE_MODES:
+        found.add(
+            ConfigError(
+                f"write mode '{spec.mode}' cannot write to a {kind} table (connection '{conn}')",
+                where=at("write", "mode"),
+                hint="database tables take: "
+                + ", ".join(sorted(databases.WRITE_MODES))
+                + "; for merge or scd2 write a Delta table",
+            )
+        )
+    if isinstance(spec, Target) and spec.partition_by:
+        found.add(
+            ConfigError(
+                f"write: a {kind} table is not written in partitions",
+                where=at("write", "partition_by"),
+                hint="remove `partition_by` (partition the table in the database itself)",
+            )
+        )
 
 
 def _check_incremental(n: ResolvedNode, at: Callable[..., Where], found: ErrorList) -> None:

@@ -63,6 +63,9 @@ class S3Connection(Strict):
 
 
 class PostgresConnection(Strict):
+    """A PostgreSQL database (read and written through ADBC); ``connect_timeout`` is in
+    seconds."""
+
     type: Literal["postgres"]
     host: str = "localhost"
     port: int = 5432
@@ -71,6 +74,7 @@ class PostgresConnection(Strict):
     password: str | None = None
     db_schema: str | None = Field(default=None, alias="schema")
     sslmode: str | None = None
+    connect_timeout: int = Field(default=10, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -79,6 +83,7 @@ class SqlConnection(Strict):
 
     type: Literal["sql"]
     url: str
+    connect_timeout: int = Field(default=10, ge=1)
 
 
 Connection = Annotated[

@@ -22,7 +22,7 @@ from lakestory.engines import CAPABILITIES
 from lakestory.engines.base import Capabilities, Column
 from lakestory.engines.duckdb import errors, reading, writing
 from lakestory.engines.duckdb.reading import q, run
-from lakestory.io import delta
+from lakestory.io import databases, delta
 from lakestory.io.specs import Source, Target, WriteOutcome
 
 
@@ -58,6 +58,8 @@ class DuckDBEngine:
     # -- the Engine protocol -------------------------------------------------------------
 
     def read(self, source: Source, name: str) -> tuple[DuckFrame, int | None]:
+        if databases.is_database(source.location):  # the filter runs in the database
+            return self._read_database(source, name)
         if source.filter is None:
             return self._read(source, name)
         raw, _ = self._read(source, f"{name}:unfiltered")
@@ -88,6 +90,18 @@ class DuckDBEngine:
             self._keep_alive[name] = dataset
         cur.register(name, dataset)
         return DuckFrame(name), rows
+
+    def _read_database(self, source: Source, name: str) -> tuple[DuckFrame, int | None]:
+        reader = databases.read(source, databases.connection(source.location))
+        cur, stream = self._cursor(), f"{name}:stream"
+        cur.register(stream, reader)
+        try:
+            created = run(cur, f"CREATE TABLE {q(name)} AS SELECT * FROM {q(stream)}")
+        except duckdb.Error as exc:
+            raise errors.compute_error(exc, f"reading {source.location.display()}") from None
+        finally:
+            cur.unregister(stream)
+        return DuckFrame(name, table=True), int(created[0][0])
 
     def sql(self, query: str, name: str) -> DuckFrame:
         try:
@@ -165,6 +179,8 @@ class DuckDBEngine:
     def write(
         self, frame: DuckFrame, target: Target, commit: delta.Commit | None = None
     ) -> WriteOutcome:
+        if databases.is_database(target.location):
+            return self._write_database(frame, target, target.mode)
         return writing.write(self._cursor(), frame.name, target, commit or delta.Commit())
 
     def merge(
@@ -174,7 +190,18 @@ class DuckDBEngine:
         spec: delta.MergeSpec,
         commit: delta.Commit | None = None,
     ) -> WriteOutcome:
+        if databases.is_database(target.location):  # an upsert: INSERT ... ON CONFLICT
+            return self._write_database(frame, target, "upsert")
         return writing.merge(self._cursor(), frame.name, target, spec, commit or delta.Commit())
+
+    def _write_database(self, frame: DuckFrame, target: Target, mode: str) -> WriteOutcome:
+        cur = self._cursor()
+        query = writing.portable_select(cur.table(q(frame.name)), frame.name)
+        try:
+            reader = cur.sql(query).to_arrow_reader(writing.BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise errors.compute_error(exc, f"computing {frame.name}") from None
+        return databases.write(reader, target, databases.connection(target.location), mode)
 
     def interrupt(self, thread_id: int) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from lakestory.engines import CAPABILITIES
 from lakestory.engines.base import Capabilities, Column
 from lakestory.engines.spark import errors, reading, session, writing
 from lakestory.engines.spark.reading import portable
-from lakestory.io import delta
+from lakestory.io import databases, delta
 from lakestory.io.specs import Source, Target, WriteOutcome
 
 INTERRUPT_WINDOW_S = 60.0  # how long an interrupted thread's new jobs are cancelled
@@ -62,6 +62,10 @@ class SparkEngine:
         self._thread_tag()
         rows: int | None = None
         try:
+            if databases.is_database(source.location):  # the filter runs in the database
+                data = databases.read(source, databases.connection(source.location)).read_all()
+                frame = self._register(self.spark.createDataFrame(portable(data)), name)
+                return frame, data.num_rows
             if source.format == "csv":
                 df, rows, raw = reading.read_csv(self.spark, source)
                 with self._lock:
@@ -149,6 +153,8 @@ class SparkEngine:
         self, frame: SparkFrame, target: Target, commit: delta.Commit | None = None
     ) -> WriteOutcome:
         self._thread_tag()
+        if databases.is_database(target.location):
+            return self._write_database(frame, target, target.mode)
         return writing.write(self.native(frame), target, commit or delta.Commit())
 
     def merge(
@@ -159,7 +165,19 @@ class SparkEngine:
         commit: delta.Commit | None = None,
     ) -> WriteOutcome:
         self._thread_tag()
+        if databases.is_database(target.location):  # an upsert: INSERT ... ON CONFLICT
+            return self._write_database(frame, target, "upsert")
         return writing.merge(self.native(frame), target, spec, commit or delta.Commit())
+
+    def _write_database(self, frame: SparkFrame, target: Target, mode: str) -> WriteOutcome:
+        """Through the driver as Arrow (no JDBC driver jar needed), in one transaction."""
+        try:
+            table = writing.arrow(self.native(frame))
+        except errors.SPARK_ERRORS as exc:
+            what = f"computing the data for {target.location.display()}"
+            raise errors.compute_error(exc, what) from None
+        reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        return databases.write(reader, target, databases.connection(target.location), mode)
 
     def interrupt(self, thread_id: int) -> None:
         """Cancel the thread's Spark jobs, now and for as long as the thread goes on (a job
