@@ -343,15 +343,13 @@ class AzuriteServer(ManagedProcess):
 
     @staticmethod
     def binary() -> str | None:
-        if AZURITE_BIN.exists():
-            return str(AZURITE_BIN)
-        return shutil.which("azurite-blob")
+        return str(AZURITE_BIN) if AZURITE_BIN.exists() else None
 
     @classmethod
     def missing(cls) -> str | None:
         if cls.binary() is None:
             return (
-                "Azurite is not installed: npm install --prefix .tools/azurite azurite@3 "
+                "Azurite is not installed: npm install --prefix .tools/azurite azurite@3.37.0 "
                 "(scripts/test.sh does it)"
             )
         try:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lakestory.catalog import store, tables, views
 from lakestory.catalog.tables import CHECKS, FILES, NODE_RUNS, RUNS, SCHEMA_HISTORY, STATE
 from lakestory.catalog.views import schema_change
+from lakestory.io import paths
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -70,7 +71,7 @@ class Catalog:
         return f"Catalog({self.uri!r}, project={self.project!r})"
 
     def table_uri(self, table: str) -> str:
-        return os.path.join(self.uri, table)
+        return paths.join(self.uri, table)
 
     # ------------------------------------------------------------------------------ reads
 

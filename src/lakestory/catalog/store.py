@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lakestory.core.errors import TransientError
+from lakestory.io import delta, stores
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,13 +41,12 @@ TABLE_CONFIG = {
 
 def open_table(uri: str) -> DeltaTable | None:
     """The table at ``uri``, or None when there is none (yet)."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    if not os.path.isdir(os.path.join(uri, "_delta_log")):
+    if not delta.exists(uri):
         return None
     try:
-        return DeltaTable(uri)
+        return delta.table(uri)
     except TableNotFoundError:  # being created by another process right now
         return None
 
@@ -79,7 +79,13 @@ def append(uri: str, data: pa.Table, table: DeltaTable | None = None) -> DeltaTa
             table = open_table(uri)
         try:
             if table is None:
-                write_deltalake(uri, data, mode="append", configuration=TABLE_CONFIG)
+                write_deltalake(
+                    uri,
+                    data,
+                    mode="append",
+                    configuration=TABLE_CONFIG,
+                    storage_options=delta.storage_options(uri),
+                )
             else:
                 write_deltalake(table, data, mode="append")
         except CommitFailedError as exc:
@@ -108,14 +114,16 @@ def compact(uri: str) -> None:
     Under an exclusive lock, on a snapshot taken under it: deltalake 1.6 lets two concurrent
     compactions of the same files both commit, which would duplicate their rows. Best
     effort: when another process holds the lock, or there is no file locking on this
-    platform, the files are left as they are (reads stay correct, only slower).
+    platform, the files are left as they are (reads stay correct, only slower). Catalogs
+    on a cloud connection are not compacted: an object store has no lock to take.
     """
-    from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
+        return
+    if stores.is_remote(uri):
         return
     with open(os.path.join(uri, "_lakestory_compact.lock"), "a") as lock:
         try:
@@ -123,7 +131,7 @@ def compact(uri: str) -> None:
         except BlockingIOError:
             return
         try:
-            table = DeltaTable(uri)
+            table = delta.table(uri)
             if len(table.file_uris()) >= COMPACT_AT:  # not already done by another process
                 table.optimize.compact()
                 table.vacuum(dry_run=False)
@@ -140,5 +148,12 @@ def scan(table: DeltaTable, schema: pa.Schema, project: str) -> pa.Table:
     """
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(table.file_uris(), schema=schema, format="parquet")
+    files, filesystem = table.file_uris(), None
+    store = stores.find(files[0]) if files else None
+    if store is not None:
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        filesystem = PyFileSystem(FSSpecHandler(store.fs()))
+        files = [store.fs_path(f) for f in files]
+    dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem)
     return dataset.to_table(filter=ds.field("project") == project)

@@ -169,6 +169,12 @@ class DataError(LakestoryError):
     kind = "data_error"
 
 
+class StoreError(LakestoryError):
+    """A connection's store or database refused the credentials or could not be reached."""
+
+    kind = "connection_error"
+
+
 class QualityError(LakestoryError):
     """Data failed a data-quality test or gate; nothing was written."""
 

@@ -14,6 +14,8 @@ from lakestory.engines.base import Capabilities, Engine
 _ALL_FORMATS = frozenset({"csv", "json", "parquet", "delta"})
 
 _ALL_MODES = frozenset({"overwrite", "append", "upsert", "append_once", "merge", "scd2"})
+# files and Delta tables on these (databases are checked by the database layer)
+_STORES = frozenset({"local", "s3", "azure_adls", "azure_blob"})
 
 
 def _on_duckdb(name: str, python_step_input: str) -> Capabilities:
@@ -25,7 +27,7 @@ def _on_duckdb(name: str, python_step_input: str) -> Capabilities:
         read_formats=_ALL_FORMATS,
         write_formats=_ALL_FORMATS,
         write_modes=_ALL_MODES,
-        connection_kinds=frozenset({"local"}),
+        connection_kinds=_STORES,
         python_step_input=python_step_input,
     )
 
@@ -40,7 +42,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         read_formats=_ALL_FORMATS,
         write_formats=_ALL_FORMATS,
         write_modes=_ALL_MODES,
-        connection_kinds=frozenset({"local"}),
+        connection_kinds=_STORES,
         python_step_input="pyspark.sql.DataFrame",
         unsupported_read_options=frozenset(
             {"csv.skip_rows", "csv.date_format", "csv.timestamp_format"}

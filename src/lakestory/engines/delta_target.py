@@ -4,13 +4,11 @@ write that failed)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from typing import Literal
 
 from lakestory.core.errors import WriteError
-from lakestory.io import delta, local
+from lakestory.io import delta, paths
 from lakestory.io.specs import Target, WriteOutcome
 
 
@@ -18,11 +16,10 @@ def write(
     data: delta.DataFactory, columns: Sequence[str], target: Target, commit: delta.Commit
 ) -> WriteOutcome:
     """Overwrite or append ``data`` (a factory of streams with ``columns``) in one commit."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import SchemaMismatchError
 
     uri = target.location.uri.rstrip("/")
-    created = not os.path.exists(uri)
+    created = not paths.exists(uri)
     mode: Literal["append", "overwrite"] = "overwrite" if target.mode == "overwrite" else "append"
     try:
         done = delta.write(
@@ -34,7 +31,7 @@ def write(
             options=target.options,
         )
     except SchemaMismatchError as exc:
-        table = [f.name for f in DeltaTable(uri).schema().fields]
+        table = [f.name for f in delta.table(uri).schema().fields]
         raise WriteError(
             f"cannot {target.mode} to {target.location.display()}: the columns differ from the "
             f"table's ({exc})",
@@ -44,8 +41,8 @@ def write(
             "the table and its schema",
         ) from None
     except BaseException:
-        if created and not local.is_delta_table(uri):  # a first write that failed: no table
-            shutil.rmtree(uri, ignore_errors=True)
+        if created and not paths.is_delta_table(uri):  # a first write that failed: no table
+            paths.remove(uri)
         raise
     return WriteOutcome(rows_written=done.rows_inserted, version=done.version)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lakestory.core import cancel, faults
 from lakestory.core.errors import DataError
+from lakestory.io import paths, stores
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,20 +78,38 @@ class Written:
 
 
 def exists(uri: str) -> bool:
-    return os.path.isdir(os.path.join(uri.rstrip("/"), "_delta_log"))
+    return paths.is_delta_table(uri.rstrip("/"))
+
+
+def storage_options(uri: str) -> dict[str, str] | None:
+    """deltalake's ``storage_options`` for ``uri``: the credentials of its connection's
+    store, or None for a local path."""
+    store = stores.find(uri)
+    return None if store is None else store.delta_options()
+
+
+def table(uri: str) -> DeltaTable:
+    """The Delta table at ``uri`` (on any connection), at its newest version."""
+    from deltalake import DeltaTable
+
+    uri = uri.rstrip("/")
+    store = stores.find(uri)
+    if store is None:
+        return DeltaTable(uri)
+    with stores.errors(store, uri):
+        return DeltaTable(uri, storage_options=store.delta_options())
 
 
 def open_table(
     uri: str, display: str, version: int | None = None, timestamp: str | datetime | None = None
 ) -> DeltaTable:
     """The table, at a version or a point in time when asked."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
     try:
-        table = DeltaTable(uri.rstrip("/"))
+        found = table(uri)
     except TableNotFoundError:
-        held = os.path.isdir(uri) and any(not n.startswith(".") for n in os.listdir(uri))
+        held = any(not n.startswith(".") for n in _children(uri))
         hint = "check the path" + (
             "; it holds files but no _delta_log: is the format parquet?" if held else ""
         )
@@ -99,11 +118,11 @@ def open_table(
         ) from None
     try:
         if version is not None:
-            table.load_as_version(version)
+            found.load_as_version(version)
         elif timestamp is not None:
-            table.load_as_version(_as_datetime(timestamp))
+            found.load_as_version(_as_datetime(timestamp))
     except (DeltaError, ValueError) as exc:
-        first = table.history(1)
+        first = found.history(1)
         newest = first[0].get("version") if first else None
         when = f"version {version}" if version is not None else f"timestamp {timestamp}"
         raise DataError(
@@ -112,7 +131,13 @@ def open_table(
             if newest is not None
             else None,
         ) from None
-    return table
+    return found
+
+
+def _children(uri: str) -> list[str]:
+    if stores.is_remote(uri):
+        return stores.children(uri)
+    return os.listdir(uri) if os.path.isdir(uri) else []
 
 
 def _as_datetime(value: str | datetime) -> datetime:
@@ -133,20 +158,16 @@ def _as_datetime(value: str | datetime) -> datetime:
 
 def arrow_schema(uri: str) -> pa.Schema | None:
     """The table's schema as Arrow, or None when there is no table."""
-    from deltalake import DeltaTable
-
     if not exists(uri):
         return None
     import pyarrow as pa
 
-    return pa.schema(DeltaTable(uri.rstrip("/")).schema())
+    return pa.schema(table(uri).schema())
 
 
 def row_count(uri: str) -> int:
     """Rows in the table, from the log's file statistics (no data is read)."""
-    from deltalake import DeltaTable
-
-    actions = DeltaTable(uri.rstrip("/")).get_add_actions(flatten=True)
+    actions = table(uri).get_add_actions(flatten=True)
     column = actions.column("num_records") if actions.num_rows else None
     return int(sum(v or 0 for v in column.to_pylist())) if column is not None else 0
 
@@ -184,7 +205,9 @@ def write(
     def attempt() -> None:
         rows[0] = 0
         with cancel.commit_window(token):
-            write_deltalake(uri, _counted(data(), rows), **settings)
+            write_deltalake(
+                uri, _counted(data(), rows), storage_options=storage_options(uri), **settings
+            )
 
     _retrying(attempt)
     cancel.committed(uri)
@@ -193,15 +216,12 @@ def write(
 
 def merge(uri: str, data: DataFactory, spec: MergeSpec, commit: Commit = Commit()) -> Written:
     """MERGE INTO the table in one commit."""
-    from deltalake import DeltaTable
-
     uri = uri.rstrip("/")
     metrics: dict[str, Any] = {}
     token = cancel.current()
 
     def attempt() -> None:
-        table = DeltaTable(uri)
-        merger = table.merge(
+        merger = table(uri).merge(
             _counted(data(), [0]),
             datafusion_sql(spec.predicate),
             source_alias="source",
@@ -238,13 +258,11 @@ def merge(uri: str, data: DataFactory, spec: MergeSpec, commit: Commit = Commit(
 
 def delete(uri: str, predicate: str, commit: Commit = Commit()) -> int:
     """Delete the rows matching ``predicate`` (Spark SQL) in one commit; returns how many."""
-    from deltalake import DeltaTable
-
     deleted = [0]
 
     def attempt() -> None:
-        table = DeltaTable(uri.rstrip("/"))
-        metrics = table.delete(datafusion_sql(predicate), commit_properties=commit.properties())
+        found = table(uri)
+        metrics = found.delete(datafusion_sql(predicate), commit_properties=commit.properties())
         deleted[0] = int(metrics.get("num_deleted_rows", 0) or 0)
 
     _retrying(attempt)
@@ -254,17 +272,15 @@ def delete(uri: str, predicate: str, commit: Commit = Commit()) -> int:
 def lakestory_commits(uri: str, after: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     """``(version, metadata)`` of the commits lakestory made after version ``after``,
     oldest first. Reads only the log entries after ``after``."""
-    from deltalake import DeltaTable
-
     if not exists(uri):
         return []
-    table = DeltaTable(uri.rstrip("/"))
-    newest = table.version()
+    log_of = table(uri)
+    newest = log_of.version()
     limit = None if after is None else max(newest - after, 0)
     if limit == 0:
         return []
     found = []
-    for entry in table.history(limit):
+    for entry in log_of.history(limit):
         raw = entry.get(COMMIT_KEY)
         version = entry.get("version")
         if raw is None or version is None or (after is not None and version <= after):
@@ -287,9 +303,7 @@ def _version(uri: str) -> int | None:
 
 
 def _read_version(uri: str) -> int:
-    from deltalake import DeltaTable
-
-    return int(DeltaTable(uri).version())
+    return int(table(uri).version())
 
 
 def _values(values: Mapping[str, str]) -> dict[str, str]:

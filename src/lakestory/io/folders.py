@@ -1,15 +1,15 @@
 """Folders for lakestory's own files (the system catalog, stories): beside the project
-file, or under a ``local`` connection's base path."""
+file, under a ``local`` connection's base path, or in a cloud connection's store (a URL)."""
 
 from __future__ import annotations
 
 import os
 
 from lakestory.config.loader import LoadedConfig
-from lakestory.config.models import LocalConnection
-from lakestory.core.errors import ConfigError, NotSupportedYet
+from lakestory.config.models import AzureConnection, LocalConnection, S3Connection
+from lakestory.core.errors import ConfigError
 from lakestory.core.text import suggestion
-from lakestory.io import local
+from lakestory.io import local, stores
 
 
 def own_folder(
@@ -30,12 +30,13 @@ def own_folder(
             hint=suggestion(connection, connections)
             or f"defined connections: {', '.join(connections) or 'none'}",
         )
+    if isinstance(conn, S3Connection | AzureConnection):
+        return stores.location(connection, conn, path, where).uri.rstrip("/")
     if not isinstance(conn, LocalConnection):
-        raise NotSupportedYet(
-            f"{what} on a '{conn.type}' connection is not supported yet (cloud connections "
-            "come with issue 8)",
+        raise ConfigError(
+            f"{what} cannot be kept on a '{conn.type}' connection",
             where=where,
-            hint=f"use a `type: local` connection, or leave {section}.connection out to keep "
-            f"{what} in .lakestory/ beside the project file",
+            hint=f"use a local, s3, azure_adls or azure_blob connection, or leave "
+            f"{section}.connection out to keep {what} in .lakestory/ beside the project file",
         )
     return local.location(connection, conn.base_path, loaded.root_dir, path).uri.rstrip("/")

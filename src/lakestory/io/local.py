@@ -74,12 +74,12 @@ def staged_replace(uri: str) -> Iterator[str]:
     try:
         yield staging
     except BaseException:
-        _remove(staging)
+        remove(staging)
         raise
     try:
         cancel.check()  # a cancelled node swaps nothing in
     except BaseException:
-        _remove(staging)
+        remove(staging)
         raise
     backup = os.path.join(parent, f".{name}.lakestory-old-{tag}")
     had_old = os.path.lexists(target)
@@ -90,11 +90,11 @@ def staged_replace(uri: str) -> Iterator[str]:
     except BaseException:
         if had_old:
             os.replace(backup, target)
-        _remove(staging)
+        remove(staging)
         raise
     cancel.committed(target)
     if had_old:
-        _remove(backup)
+        remove(backup)
 
 
 @contextmanager
@@ -114,10 +114,10 @@ def staged_append(uri: str) -> Iterator[str]:
             for f in files:
                 os.replace(os.path.join(dirpath, f), os.path.join(dest_dir, f))
     finally:
-        _remove(staging)
+        remove(staging)
 
 
-def _remove(path: str) -> None:
+def remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.lexists(path):

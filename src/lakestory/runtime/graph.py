@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from lakestory.config.loader import LoadedConfig, node_where
-from lakestory.config.models import LocalConnection, NodeConfig, ProjectConfig, StepConfig
+from lakestory.config.models import (
+    AzureConnection,
+    LocalConnection,
+    NodeConfig,
+    ProjectConfig,
+    S3Connection,
+    StepConfig,
+)
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.dag import DAG, CycleError
 from lakestory.core.errors import (
@@ -30,7 +37,7 @@ from lakestory.core.errors import (
     Where,
 )
 from lakestory.core.text import suggestion
-from lakestory.io import formats, local
+from lakestory.io import formats, local, stores
 from lakestory.io.specs import Location, Source, Target
 from lakestory.quality import Suite
 from lakestory.runtime.suites import node_suites
@@ -340,6 +347,10 @@ class _Builder:
         c = connections[conn]
         if isinstance(c, LocalConnection):
             return local.location(conn, c.base_path, self.root, path)
+        if isinstance(c, S3Connection | AzureConnection):
+            sub = (section,) if isinstance(section, str) else section
+            where = self.where(node, *sub, "path", pipeline=pipeline)
+            return stores.location(conn, c, path, where)
         return Location(connection=conn, kind=c.type, uri=path, path=path)
 
     def source(self, node: NodeConfig, pipeline: str) -> Source | None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lakestory.config.loader import LoadedConfig
 from lakestory.config.models.operations import StoryConfig
+from lakestory.io import paths
 from lakestory.io.folders import own_folder
 
 DEFAULT_FOLDER = os.path.join(".lakestory", "stories")  # beside the project file
@@ -46,24 +46,14 @@ def folder_for(pipelines: list[str]) -> str:
 
 
 def story_base(root: str, pipelines: list[str], started_at: datetime, run_id: str) -> str:
-    """The path of a run's story without its extension."""
+    """The path (or URL, on a cloud connection) of a run's story without its extension."""
     day = started_at.astimezone(UTC).strftime("%Y-%m-%d")
-    return os.path.join(root, folder_for(pipelines), day, run_id)
+    return paths.join(root, folder_for(pipelines), day, run_id)
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``text`` whole: readers see no half-written story."""
+    paths.write_text(path, text)
 
 
 @dataclass(frozen=True)
@@ -82,8 +72,7 @@ class StoryFile:
         return self.json_path[: -len(".json")] + ".html"
 
     def load(self) -> dict[str, Any]:
-        with open(self.json_path, encoding="utf-8") as f:
-            data: dict[str, Any] = json.load(f)
+        data: dict[str, Any] = json.loads(paths.read_text(self.json_path))
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,36 +83,29 @@ class StoryFile:
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "duration_s": self.duration_s,
             "json": self.json_path,
-            "html": self.html_path if os.path.exists(self.html_path) else None,
+            "html": self.html_path if paths.exists(self.html_path) else None,
         }
 
 
 def _paths(root: str, folder: str | None = None) -> list[tuple[str, str]]:
     """(folder, json path) of every story under ``root`` (one folder's when given)."""
     out: list[tuple[str, str]] = []
-    if not os.path.isdir(root):
-        return out
-    folders = [folder] if folder else sorted(os.listdir(root))
-    for name in folders:
-        top = os.path.join(root, name)
-        if not os.path.isdir(top):
-            continue
-        for day in sorted(os.listdir(top)):
-            inner = os.path.join(top, day)
-            if os.path.isdir(inner):
-                out += [
-                    (name, os.path.join(inner, f))
-                    for f in os.listdir(inner)
-                    if f.endswith(".json") and not f.startswith(".")
-                ]
+    for name in [folder] if folder else paths.listdir(root):
+        top = paths.join(root, name)
+        for day in paths.listdir(top):
+            inner = paths.join(top, day)
+            out += [
+                (name, paths.join(inner, f))
+                for f in paths.listdir(inner)
+                if f.endswith(".json") and not f.startswith(".")
+            ]
     return out
 
 
 def _read(folder: str, path: str) -> StoryFile:
-    run_id = os.path.basename(path)[: -len(".json")]
+    run_id = _run_id(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            run = json.load(f).get("run", {})
+        run = json.loads(paths.read_text(path)).get("run", {})
         started = datetime.fromisoformat(run["started_at"]) if run.get("started_at") else None
         return StoryFile(path, run_id, folder, run.get("status"), started, run.get("duration_s"))
     except (OSError, ValueError, AttributeError, TypeError):  # unreadable: listed, oldest
@@ -155,12 +137,10 @@ def apply_retention(
         return []
     now = now or datetime.now(UTC)
     cutoff = (now - timedelta(days=cfg.retention_days)).timestamp() if cfg.retention_days else None
-    stories = sorted(
-        ((os.stat(path).st_mtime, path) for _, path in _paths(root, folder)), reverse=True
-    )
+    stories = sorted(((paths.mtime(path), path) for _, path in _paths(root, folder)), reverse=True)
     doomed = []
     for i, (mtime, path) in enumerate(stories):
-        run_id = os.path.basename(path)[: -len(".json")]
+        run_id = _run_id(path)
         if run_id == keep:
             continue
         too_many = cfg.retention_count is not None and i >= cfg.retention_count
@@ -169,16 +149,18 @@ def apply_retention(
     doomed.reverse()  # oldest first
     for _, path in doomed:
         for each in (path, path[: -len(".json")] + ".html"):
-            if os.path.exists(each):
-                os.remove(each)
-    _remove_empty(os.path.join(root, folder))
+            paths.remove(each)
+    _remove_empty(paths.join(root, folder))
     return [run_id for run_id, _ in doomed]
 
 
+def _run_id(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1][: -len(".json")]
+
+
 def _remove_empty(top: str) -> None:
-    if not os.path.isdir(top):
-        return
-    for day in os.listdir(top):
-        inner = os.path.join(top, day)
+    """Remove the empty date folders under ``top`` (object stores have no empty folders)."""
+    for day in paths.listdir(top):
+        inner = paths.join(top, day)
         if os.path.isdir(inner) and not os.listdir(inner):
             os.rmdir(inner)

@@ -9,7 +9,7 @@ import pytest
 
 from lakestory.catalog import Catalog
 from lakestory.config.loader import load_project_text
-from lakestory.core.errors import ConfigError, NotSupportedYet
+from lakestory.core.errors import ConfigError
 
 PIPELINES = """
 pipelines:
@@ -60,13 +60,23 @@ def test_an_unknown_connection_is_named(tmp_path: Path) -> None:
     assert info.value.where.key == "system.connection" and info.value.where.line == 5
 
 
-def test_a_cloud_connection_is_not_supported_yet(tmp_path: Path) -> None:
+def test_a_cloud_connection_keeps_the_catalog_in_its_store(tmp_path: Path) -> None:
     section = """
     connections:
-      lake: {type: s3, bucket: data}
+      lake: {type: s3, bucket: data, path_prefix: lake}
     system: {connection: lake}
     """
-    with pytest.raises(NotSupportedYet) as info:
+    catalog = catalog_of(tmp_path, section)
+    assert catalog is not None and catalog.uri == "s3://data/lake/_lakestory_system"
+
+
+def test_a_database_connection_cannot_hold_the_catalog(tmp_path: Path) -> None:
+    section = """
+    connections:
+      db: {type: postgres, database: x}
+    system: {connection: db}
+    """
+    with pytest.raises(ConfigError) as info:
         catalog_of(tmp_path, section)
-    assert "'s3' connection is not supported yet" in info.value.what
+    assert "cannot be kept on a 'postgres' connection" in info.value.what
     assert info.value.where.key == "system.connection"

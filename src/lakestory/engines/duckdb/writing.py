@@ -14,7 +14,7 @@ from lakestory.core.errors import WriteError
 from lakestory.engines import delta_target
 from lakestory.engines.duckdb import errors
 from lakestory.engines.duckdb.reading import lit, q, run
-from lakestory.io import delta, local
+from lakestory.io import delta, paths
 from lakestory.io.specs import Target, WriteOutcome
 
 # Types Delta and Spark do not have, and what to write instead.
@@ -126,7 +126,7 @@ def _write_files(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> 
         opts = ["FORMAT json", "ARRAY false"]
     if target.format == "parquet" and "compression" in target.options:
         opts.append(f"COMPRESSION {lit(target.options['compression'])}")
-    single = local.is_single_file(uri, target.format)
+    single = paths.is_single_file(uri, target.format)
     if single and (target.mode == "append" or target.partition_by):
         raise WriteError(
             f"cannot {'append to' if target.mode == 'append' else 'partition'} a single "
@@ -138,7 +138,7 @@ def _write_files(cur: duckdb.DuckDBPyConnection, query: str, target: Target) -> 
             f"PARTITION_BY ({', '.join(q(c) for c in target.partition_by)})",
             "FILENAME_PATTERN 'part-{uuid}'",
         ]
-    stage = local.staged_append if target.mode == "append" else local.staged_replace
+    stage = paths.staged_append if target.mode == "append" else paths.staged_replace
     with stage(uri) as staging:
         dest = staging
         if not single and not target.partition_by:

@@ -28,7 +28,7 @@ from lakestory.engines.files import (
     input_files,
 )
 from lakestory.engines.spark import errors
-from lakestory.io import delta
+from lakestory.io import delta, paths
 from lakestory.io.specs import Source
 
 # The CSV type rule's types as Spark names them. DuckDB's TIMESTAMP has no time zone.
@@ -171,19 +171,21 @@ def _first_keys(path: str) -> list[str]:
 def read_parquet(spark: SparkSession, source: Source) -> DataFrame:
     files = input_files(source)
     reader = spark.read.option("mergeSchema", True)
-    base = _folder(source.location.uri)
+    base = _folder(paths.local_root(source.location.uri), remote="://" in source.location.uri)
     if base is not None:  # key=value folders below it become columns, as on DuckDB
         reader = reader.option("basePath", base)
     return reader.parquet(*files)
 
 
-def _folder(uri: str) -> str | None:
-    """The folder a location reads from (before any wildcard), or None for a single file."""
+def _folder(uri: str, remote: bool = False) -> str | None:
+    """The folder a location reads from (before any wildcard), or None for a single file
+    (``remote``: ``uri`` is where a store's files were downloaded, which may not exist yet
+    when it names a single file)."""
     path = uri.rstrip("/")
     wild = min((path.find(c) for c in "*?[" if c in path), default=-1)
     if wild >= 0:
         return path[: path.rfind("/", 0, wild)] or "/"
-    return None if os.path.isfile(path) else path
+    return None if os.path.isfile(path) or (remote and not os.path.isdir(path)) else path
 
 
 def read_delta(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:

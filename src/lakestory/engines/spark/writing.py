@@ -14,7 +14,7 @@ from lakestory.core.errors import WriteError
 from lakestory.engines import delta_target
 from lakestory.engines.spark import errors
 from lakestory.engines.spark.reading import portable
-from lakestory.io import delta, local
+from lakestory.io import delta, paths
 from lakestory.io.specs import Target, WriteOutcome
 
 BATCH_ROWS = 1 << 17
@@ -94,14 +94,14 @@ def _stream(table: pa.Table) -> delta.DataFactory:
 
 def _write_files(df: DataFrame, target: Target) -> WriteOutcome:
     uri = target.location.uri
-    single = local.is_single_file(uri, target.format)
+    single = paths.is_single_file(uri, target.format)
     if single and (target.mode == "append" or target.partition_by):
         raise WriteError(
             f"cannot {'append to' if target.mode == 'append' else 'partition'} a single "
             f"{target.format} file ({target.location.display()})",
             hint="write to a folder instead (a path without a file extension)",
         )
-    stage = local.staged_append if target.mode == "append" else local.staged_replace
+    stage = paths.staged_append if target.mode == "append" else paths.staged_replace
     mine = not is_cached(df)  # a node's shared output is cached already: leave it so
     if mine:
         df = df.persist()
