@@ -31,6 +31,7 @@ from lakestory.runtime.events import EventBus, Priority, Subscriber
 from lakestory.runtime.graph import Graph, build_graph
 from lakestory.runtime.incremental import RunContext, load_states
 from lakestory.runtime.plan import Plan, build_plan, check_supported, select
+from lakestory.runtime.preflight import check_stores
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.runtime.resume import resume_selection
 from lakestory.runtime.runner import Runner
@@ -39,6 +40,7 @@ from lakestory.secrets.providers import Lookup, SecretProvider
 from lakestory.secrets.redactor import Redactor, set_current
 from lakestory.secrets.resolve import SecretSettings, SecretStatus
 from lakestory.story import StoryObserver, StorySettings
+from lakestory.story.files import story_root
 from lakestory.transforms.sqlcache import SqlCache
 
 __all__ = ["NodeRecord", "Plan", "Project", "RunResult", "SecretStatus", "check_secrets"]
@@ -196,6 +198,14 @@ class Project:
                 bus.subscribe(observer, priority=Priority.SENDERS)
         return bus
 
+    def _store_uris(self, plan: Plan, catalog: Catalog | None) -> list[str | None]:
+        """Every place the run reads or writes, and the catalog's and the stories' folders."""
+        uris: list[str | None] = [catalog.uri if catalog else None, story_root(self.loaded)]
+        for p in plan.nodes:
+            for spec in (p.node.source, p.node.target):
+                uris.append(spec.location.uri if spec else None)
+        return uris
+
     def run_plan(
         self,
         plan: Plan,
@@ -209,6 +219,11 @@ class Project:
         judge against (freshness); it defaults to the run's start."""
         configure(self.config.logging, node_levels(plan))
         catalog = self.catalog
+        # wrong credentials and unreachable stores fail here, in seconds
+        check_stores(
+            self._store_uris(plan, catalog),
+            lambda name: self.loaded.source.where(("connections", name)),
+        )
         ctx = RunContext(uuid.uuid4().hex[:16], plan.project, datetime.now(UTC))
         ctx.max_sample_rows = self.config.story.max_sample_rows if self.config.story else 10
         ctx.full_refresh = plan.full_refresh

@@ -11,7 +11,7 @@ from typing import Any
 
 from lakestory.core.errors import DataError, Where
 from lakestory.core.text import suggestion
-from lakestory.io import local
+from lakestory.io import paths
 from lakestory.io.specs import Source
 
 # A CSV column's type when the read does not declare it: the first of these that every
@@ -101,18 +101,24 @@ class CsvDialect:
 
 
 def input_files(source: Source) -> list[str]:
+    """Local paths of the files to read (files on a cloud connection are downloaded)."""
     if source.files is not None:
-        return list(source.files)
-    files = local.list_files(source.location.uri, source.format)
+        return paths.local_files(list(source.files))
+    files = paths.list_files(source.location.uri, source.format)
     if not files:
         raise DataError(
             f"input not found: {source.location.display()} ({source.location.uri})",
             hint=_missing_hint(source.location.uri, source.format),
         )
-    return files
+    return paths.local_files(files)
 
 
 def _missing_hint(uri: str, fmt: str) -> str:
+    if "://" in uri:
+        return (
+            f"no {fmt} file at that place in the store (names starting with . or _ are "
+            "skipped); check the path, the connection's path_prefix, and `format:`"
+        )
     path = uri.rstrip("/")
     if os.path.isdir(path):
         return (

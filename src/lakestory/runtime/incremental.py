@@ -10,7 +10,6 @@ leaves the next one to read exactly the rows not yet committed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any
 from lakestory.catalog import Catalog, NodeState
 from lakestory.config.models import IncrementalConfig
 from lakestory.core.errors import DataError, Where
-from lakestory.io import databases, delta, local
+from lakestory.io import databases, delta, paths
 from lakestory.io.specs import Source
 from lakestory.writes import spark
 
@@ -115,15 +114,12 @@ def plan_read(
     rebuild = key in ctx.full_refresh
     if inc.mode == "files":
         ledger = set() if rebuild else ctx.ledgers.get(key, set())
-        root = source.location.uri
-        every = local.list_files(root, source.format)
-        entries = []
-        for path in every:
-            name = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
-            if name in ledger:
-                continue
-            st = os.stat(path)
-            entries.append({"file": name, "size": st.st_size, "mtime": st.st_mtime, "path": path})
+        every = paths.input_files(source.location.uri, source.format)
+        entries = [
+            {"file": f.name, "size": f.size, "mtime": f.mtime, "path": f.path}
+            for f in every
+            if f.name not in ledger
+        ]
         if not entries:
             note = "no new files since the last run" if every else "no files yet"
             return Increment(None, note=note)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakestory import engines
-from lakestory.config.errors import not_supported
 from lakestory.config.loader import LoadedConfig, node_where
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet, UsageError, Where
@@ -299,12 +298,17 @@ def check_supported(loaded: LoadedConfig, plan: Plan | None = None) -> ErrorList
                 or f"defined connections: {', '.join(cfg.connections) or 'none'}",
             )
         )
-    if story_conn is not None and story_conn.type != "local":
+    if story_conn is not None and story_conn.type not in (
+        "local",
+        "s3",
+        "azure_adls",
+        "azure_blob",
+    ):
         found.add(
-            not_supported(
-                "story",
-                f"stories on a '{story_conn.type}' connection; cloud connections: issue 8",
-                smap.where(("story",)),
+            ConfigError(
+                f"stories cannot be kept on a '{story_conn.type}' connection",
+                where=smap.where(("story", "connection")),
+                hint="use a local, s3, azure_adls or azure_blob connection",
             )
         )
     try:
