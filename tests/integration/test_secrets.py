@@ -110,7 +110,7 @@ def test_a_project_fetches_each_key_vault_secret_once(
     [
         ("missing", "not_found", "secret 'missing' is not in Key Vault https://127.0.0.1:"),
         ("forbidden", "denied", "answered 403 for secret 'forbidden'"),
-        ("slow", "timeout", "/slow} did not answer within 1 s"),
+        ("slow", "timeout", "/slow} did not answer within 3 s"),
     ],
 )
 def test_key_vault_failures_are_located_and_say_what_to_do(
@@ -122,8 +122,8 @@ def test_key_vault_failures_are_located_and_say_what_to_do(
     )
     started = time.monotonic()
     with pytest.raises(SecretError) as err:
-        Project.load(path, environ={}, secrets_timeout=1)
-    assert time.monotonic() - started < 5
+        Project.load(path, environ={}, secrets_timeout=3)
+    assert time.monotonic() - started < 8
     e = err.value
     assert e.reason == reason
     assert message in e.what

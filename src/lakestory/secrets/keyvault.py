@@ -130,44 +130,43 @@ def get_secret(
     credential: Any = None,
 ) -> str:
     """The value of secret ``name`` in ``vault`` (a name, host or https URL), registered with
-    the redactor. Fetched once until :func:`clear_cache` (which each project load calls).
-    Raises :class:`SecretFetchError` naming the vault and the secret, never the value."""
+    the redactor, within ``timeout`` seconds. Fetched once until :func:`clear_cache` (which
+    each project load calls). Raises :class:`SecretFetchError` naming the vault and the
+    secret, never the value."""
     target = VaultSecret(vault_url(vault), name.strip(), version)
-    if not _SECRET_NAME.match(target.name):
-        raise SecretFetchError(
-            "invalid",
-            f"'{name}' is not a Key Vault secret name (letters, digits and dashes)",
-            "Key Vault secret names hold only letters, digits and '-'",
-        )
-    key = (target.vault_url, target.name, target.version)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
     what = f"Key Vault {target.vault_url} (secret '{target.name}')"
-    value = call_with_timeout(lambda: _fetch(target, timeout, credential), timeout, what)
-    remember([value])
-    with _lock:
-        _cache[key] = value
-    return value
+    return call_with_timeout(lambda: _cached(target, timeout, credential), timeout, what)
 
 
 @dataclass
 class KeyVaultProvider:
-    """``${SECRET:keyvault:...}`` through :func:`get_secret`."""
+    """``${SECRET:keyvault:...}``: as :func:`get_secret`, bounded by the caller
+    (:func:`~lakestory.secrets.providers.fetch_all`)."""
 
     credential: Any = None
     name: str = "keyvault"
     timeout: float = DEFAULT_TIMEOUT
 
     def fetch(self, reference: str) -> str:
-        target = parse(reference)
-        return get_secret(
-            target.vault_url,
-            target.name,
-            version=target.version,
-            timeout=self.timeout,
-            credential=self.credential,
+        return _cached(parse(reference), self.timeout, self.credential)
+
+
+def _cached(target: VaultSecret, timeout: float, credential: Any) -> str:
+    if not _SECRET_NAME.match(target.name):
+        raise SecretFetchError(
+            "invalid",
+            f"'{target.name}' is not a Key Vault secret name (letters, digits and dashes)",
+            "Key Vault secret names hold only letters, digits and '-'",
         )
+    key = (target.vault_url, target.name, target.version)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    value = _fetch(target, timeout, credential)
+    remember([value])
+    with _lock:
+        _cache[key] = value
+    return value
 
 
 # ---------------------------------------------------------------------------- the SDK

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from lakestory.core.errors import ConfigError, Where
+from lakestory.core.errors import ConfigError, LakestoryError, Where
 from lakestory.core.text import suggestion
 from lakestory.secrets.redactor import remember
 
@@ -53,15 +53,22 @@ class SecretProvider(Protocol):
     def fetch(self, reference: str) -> str: ...
 
 
-class SecretFetchError(Exception):
+class SecretFetchError(LakestoryError):
     """A secret could not be fetched: ``reason`` (see :data:`REASONS`), a message that names
-    the reference but never a value, and what to do."""
+    the reference but never a value, and what to do. Callers that know where the secret is
+    used (a project file, a connection) re-raise it located; a timeout or an unreachable
+    provider is transient."""
+
+    kind = "secret_error"
 
     def __init__(self, reason: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, hint=hint)
         self.reason = reason
         self.message = message
-        self.hint = hint
+        self.transient = reason in ("timeout", "unreachable")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "reason": self.reason}
 
 
 class SecretError(ConfigError):
