@@ -3,6 +3,7 @@ bounded by the timeout, values remembered by the redactor, errors without values
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -283,7 +284,18 @@ def test_fetched_values_are_hidden_by_every_later_redactor() -> None:
 def test_call_with_timeout_leaves_a_hung_call_behind() -> None:
     started = time.monotonic()
     with pytest.raises(SecretFetchError) as err:
-        call_with_timeout(lambda: threading.Event().wait(60) and "", 0.3, "the hung thing")
+        call_with_timeout(lambda: str(threading.Event().wait(60)), 0.3, "the hung thing")
     assert time.monotonic() - started < 1.5
     assert err.value.reason == "timeout"
     assert err.value.message == "the hung thing did not answer within 0.3 s"
+
+
+def test_key_vault_without_the_azure_extra_names_the_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "azure.keyvault.secrets", None)  # import fails
+    keyvault.clear_cache()
+    with pytest.raises(SecretFetchError) as err:
+        keyvault.get_secret("https://127.0.0.1:9", "db-password", credential=object())
+    assert err.value.reason == "unavailable"
+    assert err.value.hint == 'run: pip install "lakestory[azure]"'

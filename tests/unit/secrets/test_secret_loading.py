@@ -211,3 +211,30 @@ def test_a_bad_reference_has_the_config_error_exit_code(tmp_path: Path) -> None:
         load(write(tmp_path, a="${SECRET:}"))
     assert err.value.exit_code == 2
     assert "names no secret" in err.value.what
+
+
+def test_key_vault_connections_are_fetched_when_connecting_not_when_loading(
+    tmp_path: Path,
+) -> None:
+    """``auth_mode: key_vault`` is the storage layer's to fetch (plans need no vault); its
+    ``secret:`` names a secret and stays visible."""
+    path = tmp_path / "lakestory.yaml"
+    path.write_text(
+        HEAD.format(description="d", vars="  a: 1").replace(
+            "  raw: {type: local, base_path: data}",
+            "  raw: {type: local, base_path: data}\n"
+            "  lake: {type: azure_adls, account: acct, container: c, auth_mode: key_vault,"
+            " key_vault: https://127.0.0.1:9, secret: lake-account-key}",
+        )
+    )
+    loaded = load(path)
+    assert loaded.secret_statuses == []
+    assert current().redact_text("lake-account-key") == "lake-account-key"
+
+
+def test_a_timeout_from_the_environment_must_be_a_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKESTORY_SECRETS_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="is not a number of seconds"):
+        load(write(tmp_path, a="${SECRET:x}"), lookup=lambda n: "value")
