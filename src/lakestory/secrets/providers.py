@@ -316,7 +316,7 @@ def _finish(running: _Running, timeout: float, what: str) -> str:
             "error",
             f"{what} failed: {type(running.error).__name__}",
             "see docs/secrets.md; run `lakestory secrets check` to list every secret's state",
-        ) from running.error
+        ) from None  # the provider's own text may quote what it read
     value = running.value
     if not isinstance(value, str):
         raise SecretFetchError("invalid", f"{what} returned a {type(value).__name__}, not a string")
