@@ -300,3 +300,25 @@ def test_a_key_vault_value_never_leaves_a_run(
     assert any(name.startswith("stories") for name in written)  # the story was written
     assert [name for name, text in written.items() if canary in text] == []
     assert [r.path for r in vault.secret_requests()] == ["/secrets/db-password/"]
+
+
+def test_secrets_check_of_a_project_without_secrets(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    root = project(
+        """
+        project: plain
+        connections:
+          raw: {type: local, base_path: data}
+        pipelines:
+          - pipeline: p
+            nodes:
+              - name: a
+                read: {connection: raw, path: a.csv}
+        """
+    )
+    result = cli("secrets", "check", root / "lakestory.yaml")
+    assert result.exit_code == 0
+    assert "no secrets referenced" in result.stdout
+    result = cli("secrets", "check", root / "lakestory.yaml", "--json")
+    assert json.loads(result.stdout)["secrets"] == []

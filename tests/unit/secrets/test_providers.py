@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import types
 import uuid
 from dataclasses import dataclass, field
 
@@ -299,3 +300,24 @@ def test_key_vault_without_the_azure_extra_names_the_install(
         keyvault.get_secret("https://127.0.0.1:9", "db-password", credential=object())
     assert err.value.reason == "unavailable"
     assert err.value.hint == 'run: pip install "lakestory[azure]"'
+
+
+def test_databricks_finds_a_notebooks_dbutils(monkeypatch: pytest.MonkeyPatch) -> None:
+    dbutils = FakeDbutils(FakeSecrets({("etl", "k"): "from-notebook"}))
+
+    class Shell:
+        user_ns = {"dbutils": dbutils}
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: Shell()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    assert DatabricksProvider().fetch("etl/k") == "from-notebook"
+
+
+def test_databricks_runtime_without_its_sdk_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "15.4")
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.setitem(sys.modules, "databricks.sdk.runtime", None)
+    with pytest.raises(SecretFetchError) as err:
+        DatabricksProvider().fetch("etl/k")
+    assert err.value.reason == "unavailable"
