@@ -138,7 +138,10 @@ def test_a_wrong_client_secret_is_denied_without_quoting_it(vault: KeyVaultStand
     with pytest.raises(SecretFetchError) as err:
         keyvault.get_secret(vault.url, "db-password")
     assert err.value.reason == "denied"
-    assert f"Key Vault {vault.url} refused the request for secret 'db-password'" in str(err.value)
+    assert (
+        f"no Azure token to read secret 'db-password' from Key Vault {vault.url}: "
+        "the credential was refused (ClientAuthenticationError)"
+    ) == err.value.what
     assert "az login" in (err.value.hint or "")
     assert "not-the-client-secret" not in str(err.value) + (err.value.hint or "")
 
@@ -322,3 +325,22 @@ def test_secrets_check_of_a_project_without_secrets(
     assert "no secrets referenced" in result.stdout
     result = cli("secrets", "check", root / "lakestory.yaml", "--json")
     assert json.loads(result.stdout)["secrets"] == []
+
+
+class BogusToken:
+    """A TokenCredential whose tokens the vault does not accept."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("not-a-token-the-vault-issued", int(time.time()) + 3600)
+
+
+def test_a_token_the_vault_refuses_is_denied(vault: KeyVaultStandIn) -> None:
+    with pytest.raises(SecretFetchError) as err:
+        keyvault.get_secret(vault.url, "db-password", credential=BogusToken())
+    assert err.value.reason == "denied"
+    assert err.value.what == (
+        f"Key Vault {vault.url} refused the request for secret 'db-password' (HTTP 401)"
+    )
+    assert "Key Vault Secrets User" in (err.value.hint or "")

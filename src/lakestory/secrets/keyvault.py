@@ -246,15 +246,7 @@ def _fetch(target: VaultSecret, timeout: float, credential: Any) -> str:
             ),
         ) from None
     except ClientAuthenticationError as exc:
-        unavailable = type(exc).__name__ == "CredentialUnavailableError"
-        raise SecretFetchError(
-            "unavailable" if unavailable else "denied",
-            f"{where} refused the request for secret '{target.name}' "
-            f"({_status(exc) or type(exc).__name__})",
-            "sign in (`az login`), or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, "
-            "or use a managed identity; the identity needs the 'Key Vault Secrets User' role "
-            "(or a get-secret access policy) on the vault",
-        ) from None
+        raise _auth_error(exc, where, target.name) from None
     except ServiceRequestError as exc:
         raise SecretFetchError(
             "unreachable",
@@ -275,6 +267,38 @@ def _fetch(target: VaultSecret, timeout: float, credential: Any) -> str:
     if value is None:
         raise SecretFetchError("not_found", f"secret '{target.name}' in {where} has no value", None)
     return str(value)
+
+
+_SIGN_IN = (
+    "sign in (`az login`), set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, use a "
+    "managed identity, or pass Project.load(..., azure_credential=cred)"
+)
+
+
+def _auth_error(exc: Any, where: str, name: str) -> SecretFetchError:
+    """The vault refused the token (401/403), or no token was had: no credential at all
+    (``unavailable``) or one that was turned down (``denied``)."""
+    if getattr(exc, "status_code", None) in (401, 403):
+        return SecretFetchError(
+            "denied",
+            f"{where} refused the request for secret '{name}' ({_status(exc)})",
+            "the identity needs the 'Key Vault Secrets User' role (or a get-secret access "
+            "policy) on the vault; " + _SIGN_IN,
+        )
+    text = str(exc)
+    none = type(exc).__name__ == "CredentialUnavailableError" or (
+        "failed to retrieve a token from the included credentials" in text
+    )
+    return SecretFetchError(
+        "unavailable" if none else "denied",
+        f"no Azure token to read secret '{name}' from {where}: "
+        + (
+            "no credential is available here"
+            if none
+            else f"the credential was refused ({type(exc).__name__})"
+        ),
+        _SIGN_IN,
+    )
 
 
 def _status(exc: Any) -> str:
