@@ -138,13 +138,13 @@ class Substitution:
     def _unknown_prefix(self, expr: str, prefix: str, where: Where) -> ConfigError:
         close = did_you_mean(prefix.strip().lower(), ("env", "secret"))
         close = close and close.replace("secret", "SECRET")
-        head = f"did you mean ${{{close}:{rest_of(expr)}}}? " if close else ""
+        head = f"did you mean ${{{close}:{_rest_of(expr)}}}? " if close else ""
         return ConfigError(
             f"'${{{expr}}}' is not a valid reference: no source '{prefix}'",
             where=where,
             hint=f"{head}a secret is ${{SECRET:provider:reference}}, e.g. "
             f"${{SECRET:{prefix.lower() if prefix.lower() in self.providers else 'keyvault'}:"
-            f"{rest_of(expr)}}}; an environment variable is ${{NAME}} or ${{env:NAME}} "
+            f"{_rest_of(expr)}}}; an environment variable is ${{NAME}} or ${{env:NAME}} "
             "(see docs/secrets.md)",
         )
 
@@ -164,6 +164,6 @@ class Substitution:
         return current
 
 
-def rest_of(expr: str) -> str:
+def _rest_of(expr: str) -> str:
     """What follows the first ``:`` of ``expr`` (for hints)."""
     return expr.partition(":")[2].strip() or "..."
