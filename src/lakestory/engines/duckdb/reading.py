@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import duckdb
 
 from lakestory.engines.duckdb import errors
 from lakestory.engines.files import (
+    CANDIDATES,
     PATTERNS,
+    SAMPLE_ROWS,
+    CsvLayout,
     csv_layout,
     first_passing,
     infer_types,
@@ -46,19 +49,40 @@ def read_csv(
 ) -> int:
     """Materialise CSV files strictly into ``table``; types from ``declared`` or inferred."""
     layout = csv_layout(source, declared)
-    files, dialect, header, names = layout.files, layout.dialect, layout.header, layout.names
+    files, dialect, names = layout.files, layout.dialect, layout.names
     opts = source.options
-    columns = "{" + ", ".join(f"{lit(n)}: {lit(declared.get(n, 'VARCHAR'))}" for n in names) + "}"
+    infer = [n for n in names if n not in declared] if opts.get("infer_schema", True) else []
+    reader = _reader(source, layout, declared)
+
+    def reading(sql: str) -> list[Any]:
+        """A statement that reads the files: its CSV errors name the file and line."""
+        try:
+            return run(cur, sql)
+        except duckdb.Error as exc:
+            raise errors.csv_error(exc, files, dialect, names, source.column_types) from None
+
+    if not infer:
+        return int(reading(f"CREATE TABLE {q(table)} AS SELECT * FROM {reader}")[0][0])
+    rows = _read_typed(cur, reader, table, names, infer, reading)
+    if rows is not None:
+        return rows
+    return _read_text_then_cast(cur, reader, table, names, infer, reading)
+
+
+def _reader(source: Source, layout: CsvLayout, declared: Mapping[str, str]) -> str:
+    """DuckDB's strict ``read_csv`` of the source: declared columns typed, others text."""
+    dialect, opts = layout.dialect, source.options
+    columns = ", ".join(f"{lit(n)}: {lit(declared.get(n, 'VARCHAR'))}" for n in layout.names)
     args = [
-        lit(files),
-        f"header={lit(header)}",
+        lit(layout.files),
+        f"header={lit(layout.header)}",
         f"delim={lit(dialect.delimiter)}",
         f"quote={lit(dialect.quote)}",
         f"escape={lit(dialect.escape)}",
         f"encoding={lit(dialect.encoding)}",
         "strict_mode=true",
         "auto_detect=false",
-        f"columns={columns}",
+        f"columns={{{columns}}}",
         "filename=false",
     ]
     for key, arg in (
@@ -70,13 +94,78 @@ def read_csv(
     ):
         if key in opts:
             args.append(f"{arg}={lit(opts[key])}")
+    return f"read_csv({', '.join(args)})"
+
+
+def _read_typed(
+    cur: duckdb.DuckDBPyConnection,
+    reader: str,
+    table: str,
+    names: list[str],
+    infer: list[str],
+    reading: Callable[[str], list[Any]],
+) -> int | None:
+    """The usual case in one pass over the files: the rule's candidates are tried on the
+    first rows; then each column's answer there is checked over all rows *while* the typed
+    table is created. None (and no table) when a later value breaks an answer.
+
+    The check is the rule's without ``trim``: a value matching a candidate's pattern has no
+    space at either end (no pattern starts or ends with one), so ``trim`` changes nothing
+    for it; a padded value fails here, and the rows are read again by the exact passes of
+    :func:`_read_text_then_cast`. Columns without a value in the first rows stay text in
+    the table and get the rule over all rows there, as before."""
+    sample = f"(SELECT * FROM {reader} LIMIT {SAMPLE_ROWS})"
+    order = [t for t, _ in CANDIDATES]
+    sampled = _evaluate(cur, sample, {n: order for n in infer}, reading)
+    guess = {n: first for n, (first, _) in sampled.items() if first is not None}
+    unseen = [n for n, (_, seen) in sampled.items() if not seen]
+    flag = _flag_prefix(names)
+    select = [f"TRY_CAST({q(n)} AS {guess[n]}) AS {q(n)}" if n in guess else q(n) for n in names]
+    flags = {n: q(f"{flag}{i}") for i, n in enumerate(guess)}
+    select += [
+        f"{q(n)} IS NULL OR (regexp_full_match({q(n)}, {lit(PATTERNS[t])})"
+        f" AND TRY_CAST({q(n)} AS {t}) IS NOT NULL) AS {flags[n]}"
+        for n, t in guess.items()
+    ]
+    created = reading(f"CREATE TABLE {q(table)} AS SELECT {', '.join(select)} FROM {reader}")
+    rows = int(created[0][0])
+    try:
+        if flags:
+            held = run(cur, f"SELECT {', '.join(f'bool_and({f})' for f in flags.values())} "
+                       f"FROM {q(table)}")[0]  # fmt: skip
+            if any(ok is False for ok in held):
+                run(cur, f"DROP TABLE {q(table)}")
+                return None
+            for f in flags.values():
+                run(cur, f"ALTER TABLE {q(table)} DROP COLUMN {f}")
+        for n, t in _infer_types(cur, table, unseen).items():
+            run(cur, f"ALTER TABLE {q(table)} ALTER COLUMN {q(n)} SET DATA TYPE {t}")
+    except BaseException:
+        run(cur, f"DROP TABLE IF EXISTS {q(table)}")
+        raise
+    return rows
+
+
+def _flag_prefix(names: list[str]) -> str:
+    """A prefix for the typed pass's check columns that no column of the file starts with."""
+    prefix = "__lakestory_ok_"
+    while any(n.startswith(prefix) for n in names):
+        prefix = "_" + prefix
+    return prefix
+
+
+def _read_text_then_cast(
+    cur: duckdb.DuckDBPyConnection,
+    reader: str,
+    table: str,
+    names: list[str],
+    infer: list[str],
+    reading: Callable[[str], list[Any]],
+) -> int:
+    """Every column as text into a raw table, the rule over it, then a typed copy."""
     raw = table + "__raw"
+    reading(f"CREATE TABLE {q(raw)} AS SELECT * FROM {reader}")
     try:
-        run(cur, f"CREATE TABLE {q(raw)} AS SELECT * FROM read_csv({', '.join(args)})")
-    except duckdb.Error as exc:
-        raise errors.csv_error(exc, files, dialect, names, source.column_types) from None
-    try:
-        infer = [n for n in names if n not in declared] if opts.get("infer_schema", True) else []
         types = _infer_types(cur, raw, infer)
         select = ", ".join(
             f"CAST({q(n)} AS {types[n]}) AS {q(n)}" if n in types else q(n) for n in names
@@ -86,24 +175,37 @@ def read_csv(
         run(cur, f"DROP TABLE IF EXISTS {q(raw)}")
 
 
+def _evaluate(
+    cur: duckdb.DuckDBPyConnection,
+    source: str,
+    plans: Mapping[str, list[str]],
+    execute: Callable[[str], list[Any]] | None = None,
+) -> dict[str, tuple[str | None, bool]]:
+    """Per column of ``plans``: the first of its candidates every non-null value of
+    ``source`` (a table or a subquery) passes, and whether it holds a non-null value."""
+    checks = []
+    for n, plan in plans.items():
+        for typ in plan:
+            cond = (
+                f"regexp_full_match(trim({q(n)}), {lit(PATTERNS[typ])})"
+                f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
+            )
+            checks.append(f"bool_and({q(n)} IS NULL OR ({cond}))")
+        checks.append(f"count({q(n)}) > 0")
+    if not plans:
+        return {}
+    row = (execute or (lambda sql: run(cur, sql)))(f"SELECT {', '.join(checks)} FROM {source}")[0]
+    return first_passing(plans, list(row))
+
+
 def _infer_types(cur: duckdb.DuckDBPyConnection, table: str, names: list[str]) -> dict[str, str]:
     """The narrowest type every non-null value of each column parses as (all rows)."""
 
     def evaluate(
         plans: Mapping[str, list[str]], limit: int | None
     ) -> dict[str, tuple[str | None, bool]]:
-        checks = []
-        for n, plan in plans.items():
-            for typ in plan:
-                cond = (
-                    f"regexp_full_match(trim({q(n)}), {lit(PATTERNS[typ])})"
-                    f" AND TRY_CAST(trim({q(n)}) AS {typ}) IS NOT NULL"
-                )
-                checks.append(f"bool_and({q(n)} IS NULL OR ({cond}))")
-            checks.append(f"count({q(n)}) > 0")
         source = q(table) if limit is None else f"(SELECT * FROM {q(table)} LIMIT {limit})"
-        row = run(cur, f"SELECT {', '.join(checks)} FROM {source}")[0]
-        return first_passing(plans, list(row))
+        return _evaluate(cur, source, plans)
 
     return {n: t for n, t in infer_types(names, evaluate).items() if t != "VARCHAR"}
 
