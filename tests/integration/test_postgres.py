@@ -318,13 +318,13 @@ def test_append_once_skips_rows_already_there(
 @pytest.mark.parametrize(
     ("table", "bad"),
     [
-        # a constraint the last row breaks
+        # a constraint the last row breaks (the types are the data's: COPY straight in)
         (
-            "CREATE TABLE customers (id int PRIMARY KEY, name text, "
+            "CREATE TABLE customers (id bigint PRIMARY KEY, name text, "
             "score float8 CHECK (score < 4))",
             "id,name,score\n7,eve,1.0\n8,fay,5.0\n",
         ),
-        # a value the table's column type cannot hold
+        # a value the table's column type cannot hold (through the staging table)
         (
             "CREATE TABLE customers (id int PRIMARY KEY, name text, score float8)",
             "id,name,score\n7,eve,1.0\n8,fay,lots\n",

@@ -6,8 +6,9 @@ Engine-neutral: an engine hands over a ``pyarrow.RecordBatchReader`` and gets on
   Arrow batches straight from libpq's binary protocol; writes COPY the batch into a
   temporary staging table and then run one ``INSERT ... SELECT`` into the target (PostgreSQL
   casts the staged columns to the table's types, by name), all in one transaction.
-- ``sql`` connections (any SQLAlchemy URL) read in batches of rows into Arrow and write with
-  ``executemany`` in batches inside one transaction: correct everywhere, fast nowhere.
+- ``sql`` connections (any SQLAlchemy URL, :mod:`lakestory.io.sqltables`) read in batches of
+  rows into Arrow and write with ``executemany`` in batches inside one transaction: correct
+  everywhere, fast nowhere.
 
 Write modes: ``overwrite`` (the table's rows replaced; the table kept when its columns are
 the data's, so its indexes and grants survive), ``append``, ``upsert`` (``INSERT ... ON
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 DATABASE_KINDS = frozenset({"postgres", "sql"})
 WRITE_MODES = frozenset({"overwrite", "append", "upsert", "append_once"})
 STAGE = "_lakestory_stage"
-BATCH_ROWS = 50_000  # rows per batch on the SQLAlchemy path
 # numeric without a declared precision reads as Spark's JDBC reader reads it
 UNCONSTRAINED_NUMERIC = (38, 18)
 
@@ -273,17 +273,28 @@ def _redact(text: str, conn: DbConnection) -> str:
     return current_redactor().redact_text(text)
 
 
-def _first_line(exc: BaseException, conn: DbConnection) -> str:
-    text = str(exc).strip()
-    text = re.sub(r"^(IO|INVALID_DATA|NOT_FOUND|INVALID_ARGUMENT|INTERNAL|UNKNOWN): ", "", text)
-    text = re.sub(r"^\[libpq\] ", "", text)
-    text = re.sub(r"\. SQLSTATE: \w+$", "", text)
+_DRIVER_NOISE = re.compile(
+    r"^(?:(?:IO|INVALID_DATA|INTEGRITY|NOT_FOUND|INVALID_ARGUMENT|INTERNAL|UNKNOWN): |\[libpq\] |"
+    r"Failed to (?:execute query|prepare query|execute COPY statement): |"
+    r"could not begin COPY: |PGRES_FATAL_ERROR |ERROR: +)+"
+)
+
+
+def first_line(exc: BaseException, conn: DbConnection) -> str:
+    """The driver's message without its prefixes, the statement or the row it echoes, or the
+    secret."""
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper echoes the parameters
+    text = str(exc).strip().split("\nQuery was:", 1)[0].strip()
+    # a failing row's values may be personal data: the constraint's name says enough
+    text = re.sub(r"\n\s*DETAIL: +Failing row contains .*", "", text)
+    text = _DRIVER_NOISE.sub("", text)
+    text = re.sub(r"\.? SQLSTATE: \w+$", "", text).strip()
     return _redact(text, conn)
 
 
 def connect_error(name: str, conn: DbConnection, exc: BaseException) -> LakestoryError:
     """A clear error for a failed connection: what failed, for whom, and what to check."""
-    text = _first_line(exc, conn)
+    text = first_line(exc, conn)
     low = text.lower()
     where = describe(name, conn)
     if "password authentication failed" in low or "authentication failed" in low:
@@ -324,7 +335,7 @@ def _check_reachable(name: str, conn: PostgresConnection) -> None:
         raise connect_error(name, conn, OSError(f"unreachable: {exc.strerror or exc}")) from None
 
 
-def _require(module: str, extra: str) -> Any:
+def require(module: str, extra: str) -> Any:
     import importlib
 
     try:
@@ -341,7 +352,7 @@ class _Postgres:
     """One ADBC connection (autocommit off: everything until commit is one transaction)."""
 
     def __init__(self, name: str, conn: PostgresConnection) -> None:
-        dbapi = _require("adbc_driver_postgresql.dbapi", "postgres")
+        dbapi = require("adbc_driver_postgresql.dbapi", "postgres")
         self.name, self.conn = name, conn
         _check_reachable(name, conn)
         try:
@@ -361,7 +372,9 @@ def read(source: Source, conn: DbConnection) -> pa.RecordBatchReader:
     name = source.location.connection
     if conn.type == "postgres":
         return _read_postgres(source, name, conn)
-    return _read_sqlalchemy(source, name, conn)
+    from lakestory.io import sqltables
+
+    return sqltables.read(source, name, conn)
 
 
 def _read_postgres(source: Source, name: str, conn: PostgresConnection) -> pa.RecordBatchReader:
@@ -375,7 +388,7 @@ def _read_postgres(source: Source, name: str, conn: PostgresConnection) -> pa.Re
         reader = cur.fetch_record_batch()
     except Exception as exc:  # noqa: BLE001
         pg.close()
-        raise _statement_error(name, conn, source, exc) from None
+        raise statement_error(name, conn, source, exc) from None
     schema = plain_schema(reader.schema)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -424,12 +437,12 @@ def to_plain(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def _statement_error(
+def statement_error(
     name: str, conn: DbConnection, source: Source, exc: BaseException
 ) -> LakestoryError:
     what = "the query" if source.format == "query" else f"table {source.location.path}"
     return DatabaseError(
-        f"{describe(name, conn)}: cannot read {what}: {_first_line(exc, conn)}",
+        f"{describe(name, conn)}: cannot read {what}: {first_line(exc, conn)}",
         hint="check the table name (schema.table) or the query"
         + ("; the incremental filter was " + source.filter if source.filter else ""),
     )
@@ -454,7 +467,9 @@ def write(
     name = target.location.connection
     if conn.type == "postgres":
         return _write_postgres(reader, target, name, conn, mode)
-    return _write_sqlalchemy(reader, target, name, conn, mode)
+    from lakestory.io import sqltables
+
+    return sqltables.write(reader, target, name, conn, mode)
 
 
 def _write_postgres(
@@ -472,7 +487,7 @@ def _write_postgres(
             pg.db.rollback()
             if isinstance(exc, LakestoryError):
                 raise
-            raise _write_error(name, conn, table, mode, target.keys, exc) from None
+            raise write_error(name, conn, table, mode, target.keys, exc) from None
         finally:
             cur.close()
     finally:
@@ -484,22 +499,26 @@ def _write_transaction(
 ) -> WriteOutcome:
     columns = [f.name for f in reader.schema]
     existing = _columns(cur, table)
-    staged = cur.adbc_ingest(STAGE, reader, mode="create", temporary=True)
-    if existing is None:
+    names = [name for name, _ in existing or []]
+    if existing is None or (mode == "overwrite" and sorted(names) != sorted(columns)):
+        if existing is not None:
+            cur.execute(f"DROP TABLE {table.sql()}")
         cur.execute(create_table_sql(table, reader.schema, keys if mode != "append" else ()))
-    elif mode == "overwrite" and sorted(existing) != sorted(columns):
-        cur.execute(f"DROP TABLE {table.sql()}")
-        cur.execute(create_table_sql(table, reader.schema, keys))
-    elif mode == "overwrite":
+        existing = [(f.name, _catalog_type(pg_type(f.type))) for f in reader.schema]
+    missing = [c for c in columns if c not in {name for name, _ in existing}]
+    if missing:
+        raise WriteError(
+            f"table {table.display()} has no column {', '.join(missing)}",
+            hint="add the column to the table (ALTER TABLE ... ADD COLUMN), or select only "
+            "the table's columns in a step",
+        )
+    if mode == "overwrite":
         cur.execute(f"DELETE FROM {table.sql()}")
-    else:
-        missing = [c for c in columns if c not in existing]
-        if missing:
-            raise WriteError(
-                f"table {table.display()} has no column {', '.join(missing)}",
-                hint="add the column to the table (ALTER TABLE ... ADD COLUMN), or select "
-                "only the table's columns in a step",
-            )
+    if mode in ("overwrite", "append") and _copies_directly(reader.schema, existing):
+        # the table's columns are the data's, in order and type: COPY straight into it
+        written = cur.adbc_ingest(table.name, reader, mode="append", db_schema_name=table.schema)
+        return WriteOutcome(rows_written=int(written))
+    staged = cur.adbc_ingest(STAGE, reader, mode="create", temporary=True)
     cur.execute(insert_sql(table, columns, mode, keys))
     inserted, updated = cur.fetchone()
     cur.execute(f"DROP TABLE {STAGE}")
@@ -507,11 +526,55 @@ def _write_transaction(
     return WriteOutcome(rows_written=int(inserted), rows_updated=int(updated))
 
 
-def _columns(cur: Any, table: TableName) -> list[str] | None:
-    """The table's column names, or None when there is no such table."""
+# Arrow types whose binary COPY PostgreSQL takes into the column type lakestory creates for
+# them; any other type, or a table whose columns differ, goes through the staging table
+# (PostgreSQL then casts by column name).
+_DIRECT = {
+    "bigint",
+    "integer",
+    "smallint",
+    "double precision",
+    "real",
+    "boolean",
+    "text",
+    "bytea",
+    "date",
+    "timestamp without time zone",
+    "timestamp with time zone",
+}
+
+
+def _catalog_type(type_sql: str) -> str:
+    """A type as ``format_type`` in the catalog spells it."""
+    return {
+        "timestamp": "timestamp without time zone",
+        "timestamptz": "timestamp with time zone",
+    }.get(type_sql, type_sql)
+
+
+def _copies_directly(schema: pa.Schema, existing: Sequence[tuple[str, str]]) -> bool:
+    import pyarrow as pa
+
+    if [f.name for f in schema] != [name for name, _ in existing]:
+        return False
+    for f, (_, have) in zip(schema, existing, strict=True):
+        if pa.types.is_unsigned_integer(f.type) or pa.types.is_int8(f.type):
+            return False
+        try:
+            want = _catalog_type(pg_type(f.type))
+        except WriteError:
+            return False
+        same = want == have or (want.startswith("numeric") and have.startswith("numeric"))
+        if not same or not (want in _DIRECT or want.startswith("numeric(")):
+            return False
+    return True
+
+
+def _columns(cur: Any, table: TableName) -> list[tuple[str, str]] | None:
+    """The table's columns and their types, or None when there is no such table."""
     schema = "current_schema()" if table.schema is None else _lit(table.schema)
     cur.execute(
-        "SELECT a.attname FROM pg_catalog.pg_attribute a "
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
         "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         f"WHERE n.nspname = {schema} AND c.relname = {_lit(table.name)} "
@@ -519,7 +582,7 @@ def _columns(cur: Any, table: TableName) -> list[str] | None:
     )
     rows = cur.fetchall()
     if rows:
-        return [r[0] for r in rows]
+        return [(str(r[0]), str(r[1])) for r in rows]
     cur.execute(
         "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
         f"ON n.oid = c.relnamespace WHERE n.nspname = {schema} AND c.relname = {_lit(table.name)}"
@@ -531,10 +594,10 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _write_error(
+def write_error(
     name: str, conn: DbConnection, table: TableName, mode: str, keys: Sequence[str], exc: Exception
 ) -> LakestoryError:
-    text = _first_line(exc, conn)
+    text = first_line(exc, conn)
     hint = None
     if "no unique or exclusion constraint" in text:
         hint = (
@@ -542,169 +605,7 @@ def _write_error(
             f"CREATE UNIQUE INDEX ON {table.display()} ({', '.join(keys)})"
         )
     return WriteError(
-        f"{describe(name, conn)}: cannot {mode} table {table.display()} (nothing was "
-        f"written): {text}",
+        f"{describe(name, conn)}: the {mode} of table {table.display()} failed, nothing was "
+        f"written: {text}",
         hint=hint,
     )
-
-
-# -- SQLAlchemy (any other database) --------------------------------------------------------
-
-
-def _engine(name: str, conn: SqlConnection) -> Any:
-    sqlalchemy = _require("sqlalchemy", "sql")
-    try:
-        url = sqlalchemy.engine.make_url(conn.url)
-    except Exception:  # noqa: BLE001
-        raise ConfigError(
-            f"{describe(name, conn)}: `url` is not a SQLAlchemy URL",
-            hint="e.g. mysql+pymysql://user:${DB_PASSWORD}@host/db",
-        ) from None
-    args: dict[str, Any] = {}
-    backend = url.get_backend_name()
-    if backend in ("postgresql", "mysql", "mariadb"):
-        args["connect_timeout"] = conn.connect_timeout
-    elif backend == "sqlite":
-        args["timeout"] = conn.connect_timeout
-    try:
-        return sqlalchemy.create_engine(url, connect_args=args, poolclass=sqlalchemy.pool.NullPool)
-    except Exception as exc:  # noqa: BLE001 - e.g. the dialect's driver is not installed
-        raise DatabaseError(f"{describe(name, conn)}: {_first_line(exc, conn)}") from None
-
-
-def _sqlglot_dialect(engine: Any) -> str:
-    name = str(engine.dialect.name)
-    return {"postgresql": "postgres", "mssql": "tsql", "mariadb": "mysql"}.get(name, name)
-
-
-def _read_sqlalchemy(source: Source, name: str, conn: SqlConnection) -> pa.RecordBatchReader:
-    import pyarrow as pa
-    import sqlalchemy
-
-    engine = _engine(name, conn)
-    sql = select_sql(source, None, _sqlglot_dialect(engine))
-    try:
-        db = engine.connect()
-    except Exception as exc:  # noqa: BLE001
-        raise connect_error(name, conn, exc) from None
-    try:
-        result = db.execution_options(stream_results=True).execute(sqlalchemy.text(sql))
-        names = list(result.keys())
-        first = result.fetchmany(BATCH_ROWS)
-    except Exception as exc:  # noqa: BLE001
-        db.close()
-        raise _statement_error(name, conn, source, exc) from None
-    head = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in first])
-    schema = head.schema if head.num_columns else pa.schema([(n, pa.null()) for n in names])
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            rows = first
-            while rows:
-                yield pa.RecordBatch.from_pylist(
-                    [dict(zip(names, r, strict=True)) for r in rows], schema=schema
-                )
-                rows = result.fetchmany(BATCH_ROWS)
-        finally:
-            db.close()
-            engine.dispose()
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
-
-
-def _write_sqlalchemy(
-    reader: pa.RecordBatchReader, target: Target, name: str, conn: SqlConnection, mode: str
-) -> WriteOutcome:
-    import sqlalchemy as sa
-
-    engine = _engine(name, conn)
-    table = TableName.parse(target.location.path)
-    try:
-        with engine.begin() as db:
-            meta = sa.MetaData(schema=table.schema)
-            exists = sa.inspect(db).has_table(table.name, schema=table.schema)
-            if mode == "overwrite" and exists:
-                # rows out (DML: transactional everywhere); the table itself only when its
-                # columns differ (DDL commits on its own in some databases, e.g. MySQL)
-                old = sa.Table(table.name, meta, autoload_with=db)
-                if sorted(old.c.keys()) == sorted(reader.schema.names):
-                    db.execute(sa.delete(old))
-                else:
-                    old.drop(db)
-                    exists = False
-            if not exists:
-                keys = target.keys if mode != "append" else ()
-                _sa_table(table.name, meta, reader.schema, keys).create(db)
-            tbl = sa.Table(table.name, sa.MetaData(schema=table.schema), autoload_with=db)
-            return _sa_insert(db, tbl, reader, mode, target.keys)
-    except LakestoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        if isinstance(exc, sa.exc.OperationalError) and "connect" in str(exc).lower():
-            raise connect_error(name, conn, exc) from None
-        raise _write_error(name, conn, table, mode, target.keys, exc) from None
-    finally:
-        engine.dispose()
-
-
-def _sa_table(name: str, meta: Any, schema: pa.Schema, keys: Sequence[str]) -> Any:
-    import pyarrow as pa
-    import sqlalchemy as sa
-
-    def sa_type(t: pa.DataType) -> Any:
-        if pa.types.is_boolean(t):
-            return sa.Boolean()
-        if pa.types.is_integer(t):
-            return sa.BigInteger()
-        if pa.types.is_floating(t):
-            return sa.Float()
-        if pa.types.is_decimal(t):
-            return sa.Numeric(t.precision, t.scale)
-        if pa.types.is_timestamp(t):
-            return sa.DateTime(timezone=bool(t.tz))
-        if pa.types.is_date(t):
-            return sa.Date()
-        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-            return sa.LargeBinary()
-        pg_type(t)  # raises for nested types
-        return sa.Text() if not keys else sa.String(255)
-
-    columns = [sa.Column(f.name, sa_type(f.type), primary_key=f.name in keys) for f in schema]
-    return sa.Table(name, meta, *columns)
-
-
-def _sa_insert(
-    db: Any, tbl: Any, reader: pa.RecordBatchReader, mode: str, keys: Sequence[str]
-) -> WriteOutcome:
-    import sqlalchemy as sa
-
-    inserted = updated = 0
-    for batch in reader:
-        rows = batch.to_pylist()
-        if not rows:
-            continue
-        if mode in ("upsert", "append_once"):
-            key_of = {tuple(r[k] for k in keys): r for r in rows}
-            cond = sa.tuple_(*(tbl.c[k] for k in keys)).in_(list(key_of))
-            found = {tuple(r) for r in db.execute(sa.select(*(tbl.c[k] for k in keys)).where(cond))}
-            new = [r for k, r in key_of.items() if k not in found]
-            if mode == "upsert" and found:
-                others = [c for c in batch.schema.names if c not in keys]
-                if others:
-                    stmt = (
-                        sa.update(tbl)
-                        .where(*(tbl.c[k] == sa.bindparam(f"_k_{k}") for k in keys))
-                        .values({c: sa.bindparam(f"_v_{c}") for c in others})
-                    )
-                    params = [
-                        {**{f"_k_{k}": r[k] for k in keys}, **{f"_v_{c}": r[c] for c in others}}
-                        for k, r in key_of.items()
-                        if k in found
-                    ]
-                    db.execute(stmt, params)
-                    updated += len(params)
-            rows = new
-        if rows:
-            db.execute(sa.insert(tbl), rows)
-            inserted += len(rows)
-    return WriteOutcome(rows_written=inserted, rows_updated=updated)
