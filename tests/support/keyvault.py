@@ -11,7 +11,8 @@ What it speaks:
   ``WWW-Authenticate: Bearer authorization="https://127.0.0.1:PORT/TENANT",
   resource="https://vault.azure.net"`` (Key Vault's challenge); with a token it issued,
   the secret as Key Vault returns it (``value``, ``id``, ``attributes``) or ``404
-  SecretNotFound``; ``403 Forbidden`` for names in ``denied``; names in ``hang`` never answer.
+  SecretNotFound``; ``403 Forbidden`` for names in ``denied``; names in ``hang`` never answer;
+  every answer waits ``delay`` seconds first.
 * ``GET /{tenant}/v2.0/.well-known/openid-configuration`` and ``POST
   /{tenant}/oauth2/v2.0/token`` (client credentials): a token for the configured client id
   and secret only.
@@ -130,6 +131,7 @@ class KeyVaultStandIn:
     secrets: dict[str, str] = field(default_factory=dict)
     denied: set[str] = field(default_factory=set)
     hang: set[str] = field(default_factory=set)
+    delay: float = 0.0  # seconds before each secret is answered (a vault far away)
     requests: list[Seen] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
 
@@ -141,7 +143,10 @@ class KeyVaultStandIn:
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        # the handshake happens on the request's own thread, not in the accept loop
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
         self.port = self._server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -225,6 +230,7 @@ def _handler(vault: KeyVaultStandIn) -> type[BaseHTTPRequestHandler]:
             if name in vault.hang:
                 vault._release.wait(60)
                 return
+            time.sleep(vault.delay)
             if name in vault.denied:
                 self._send(403, {"error": {"code": "Forbidden", "message": "no get permission"}})
                 return
