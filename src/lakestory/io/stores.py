@@ -200,6 +200,7 @@ def _s3_store(name: str, conn: S3Connection) -> Store:
                 "retries": {"max_attempts": 3, "mode": "standard"},
             },
             "skip_instance_cache": True,
+            "use_listings_cache": False,  # a listing is always the store's answer now
         }
         if conn.endpoint_url:
             kwargs["client_kwargs"]["endpoint_url"] = conn.endpoint_url
@@ -303,8 +304,14 @@ def _azure_store(name: str, conn: AzureConnection) -> Store:
                 text += f"AccountKey={found['key']};"
             elif "sas" in found:
                 text += f"SharedAccessSignature={found['sas']};"
-            return adlfs.AzureBlobFileSystem(connection_string=text)
-        kwargs: dict[str, Any] = {"account_name": account}
+            return adlfs.AzureBlobFileSystem(
+                connection_string=text, skip_instance_cache=True, use_listings_cache=False
+            )
+        kwargs: dict[str, Any] = {
+            "account_name": account,
+            "skip_instance_cache": True,
+            "use_listings_cache": False,
+        }
         if endpoint:
             kwargs["account_host"] = urlsplit(endpoint).netloc
         if "key" in found:
@@ -543,10 +550,13 @@ def modified(uri: str) -> float:
 
 
 def probe(store: Store) -> None:
-    """One cheap call to the store (does the connection's root exist?): raises a
+    """One cheap call to the store (a listing of the connection's root): raises a
     StoreError when the credentials are refused or the endpoint cannot be reached."""
     with errors(store, store.root):
-        store.fs().exists(store.fs_path(store.root))
+        try:  # a listing, not `exists`: adlfs answers True for a container it cannot read
+            store.fs().ls(store.fs_path(store.root), detail=False)
+        except FileNotFoundError:
+            pass  # nothing written there yet
 
 
 # --- local copies of inputs --------------------------------------------------------------
