@@ -141,7 +141,7 @@ class KeyVaultStandIn:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         # the handshake happens on the request's own thread, not in the accept loop
         self._server.socket = context.wrap_socket(
@@ -177,6 +177,12 @@ class KeyVaultStandIn:
 
     def secret_requests(self) -> list[Seen]:
         return [r for r in self.requests if r.path.startswith("/secrets/") and r.authorized]
+
+
+class _Server(ThreadingHTTPServer):
+    # a project's secrets arrive all at once: the default backlog of 5 drops the others'
+    # SYNs, which the clients resend a second later
+    request_queue_size = 128
 
 
 def _handler(vault: KeyVaultStandIn) -> type[BaseHTTPRequestHandler]:
