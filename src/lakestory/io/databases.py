@@ -324,8 +324,8 @@ def connect_error(name: str, conn: DbConnection, exc: BaseException) -> Lakestor
 def _check_reachable(name: str, conn: PostgresConnection) -> None:
     """Fail within ``connect_timeout`` when nothing answers at host:port (libpq's own timeout
     does not bound every stage of connecting)."""
-    if conn.host.startswith("/"):
-        return  # a Unix socket's folder
+    if conn.host.startswith("/") or "," in conn.host:
+        return  # a Unix socket's folder, or several hosts libpq tries in turn
     try:
         with socket.create_connection((conn.host, conn.port), timeout=conn.connect_timeout):
             pass
