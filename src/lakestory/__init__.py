@@ -8,6 +8,7 @@ names for building projects in Python (``Node``, ``Pipeline``, ``Read``, ``Write
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from lakestory._version import __version__
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from lakestory.config.models import ReadConfig as Read
     from lakestory.config.models import StepConfig as Step
     from lakestory.config.models import WriteConfig as Write
+    from lakestory.io.storage import Storage
 
 _LAZY = {
     "Project": ("lakestory.api", "Project"),
@@ -32,6 +34,7 @@ _LAZY = {
     "Write": ("lakestory.config.models", "WriteConfig"),
     "Step": ("lakestory.config.models", "StepConfig"),
     "Local": ("lakestory.config.models", "LocalConnection"),
+    "Storage": ("lakestory.io.storage", "Storage"),
 }
 
 __all__ = [
@@ -43,9 +46,20 @@ __all__ = [
     "Read",
     "RunResult",
     "Step",
+    "Storage",
     "Write",
     "__version__",
+    "storage",
 ]
+
+
+def storage(connection: str, project: str | os.PathLike[str] = "lakestory.yaml") -> Storage:
+    """Direct access to a connection's files (``list``, ``read``, ``write``, ``exists``,
+    ``delete``), with the credentials of ``project``'s connection (``lakestory.yaml`` in
+    the current folder by default): ``lakestory.storage("data_lake").list("bronze/")``."""
+    from lakestory.api import Project
+
+    return Project.load(os.fspath(project)).storage(connection)
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lakestory.catalog import Catalog
 from lakestory.config.loader import LoadedConfig, load_project_file
@@ -42,6 +42,9 @@ from lakestory.secrets.resolve import SecretSettings, SecretStatus
 from lakestory.story import StoryObserver, StorySettings
 from lakestory.story.files import story_root
 from lakestory.transforms.sqlcache import SqlCache
+
+if TYPE_CHECKING:
+    from lakestory.io.storage import Storage
 
 __all__ = ["NodeRecord", "Plan", "Project", "RunResult", "SecretStatus", "check_secrets"]
 
@@ -126,6 +129,13 @@ class Project:
         found = check_supported(self.loaded, everything).errors
         ErrorList([e for e in found if not isinstance(e, NotSupportedYet)]).raise_if_any()
         return found
+
+    def storage(self, connection: str) -> Storage:
+        """Direct access to a connection's files (``list``, ``read``, ``write``,
+        ``exists``, ``delete``), with its credentials: see docs/connections.md."""
+        from lakestory.io.storage import storage_for
+
+        return storage_for(connection, dict(self.config.connections), self.loaded.root_dir)
 
     @property
     def catalog(self) -> Catalog | None:

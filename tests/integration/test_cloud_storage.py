@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from deltalake import DeltaTable
 
 from lakestory.api import Project
+from lakestory.core.errors import ConfigError
 from lakestory.examples import create_example
 from support.servers import AzuriteEndpoint, S3Endpoint
 
@@ -492,3 +494,44 @@ pipelines:
     third = Project.load(tmp_path / "lakestory.yaml").run()
     assert third.ok and third.nodes[0].rows_written == 0
     assert [r["id"] for r in lake.rows("inc/bronze/events", "id")] == [1, 2, 3]
+
+
+# ------------------------------------------------------------------------------ storage API
+
+
+@pytest.mark.parametrize("where", ["local", "s3", "azure"])
+def test_the_storage_api_on_every_kind_of_connection(
+    where: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakestory
+
+    if where == "local":
+        conn: dict[str, Any] = {"type": "local", "base_path": "files"}
+    else:
+        lake: Lake = request.getfixturevalue(f"{where}_lake")
+        conn = lake.connection("api")
+    (tmp_path / "lakestory.yaml").write_text(
+        f"project: api\nconnections:\n  data_lake: {json.dumps(conn)}\n"
+        "pipelines:\n  - pipeline: p\n    nodes:\n      - name: n\n"
+        "        transform: {steps: [{sql: 'SELECT 1 AS x'}]}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    store = lakestory.storage("data_lake")
+    table = pa.table({"id": [1, 2], "name": ["Ann", "Bob"]})
+    store.write("gold/people", table)  # Delta
+    store.write("gold/people", table.slice(0, 1), mode="append")
+    store.write("exports/people.parquet", table)
+    store.write("exports/people.csv", table)
+    store.write_text("notes/readme.txt", "hello")
+    assert store.read("gold/people").num_rows == 3
+    assert store.read("exports/people.parquet").to_pylist() == table.to_pylist()
+    assert store.read("exports/people.csv").to_pylist() == table.to_pylist()
+    assert store.read_text("notes/readme.txt") == "hello"
+    assert store.list("exports/") == ["exports/people.csv", "exports/people.parquet"]
+    assert store.list("", pattern="*.csv") == ["exports/people.csv"]
+    assert store.exists("exports/people.csv") and not store.exists("exports/nope.csv")
+    store.delete("exports/")
+    assert store.list("exports/") == [] and not store.exists("exports/people.csv")
+    assert store.exists("gold/people/_delta_log")
+    with pytest.raises(ConfigError, match="unknown connection 'data_lak'"):
+        lakestory.storage("data_lak")

@@ -21,6 +21,7 @@ must lie in the connection's bucket or account and container.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -552,11 +553,10 @@ def modified(uri: str) -> float:
 def probe(store: Store) -> None:
     """One cheap call to the store (a listing of the connection's root): raises a
     StoreError when the credentials are refused or the endpoint cannot be reached."""
-    with errors(store, store.root):
-        try:  # a listing, not `exists`: adlfs answers True for a container it cannot read
-            store.fs().ls(store.fs_path(store.root), detail=False)
-        except FileNotFoundError:
-            pass  # nothing written there yet
+    # a listing, not `exists`: adlfs answers True for a container it cannot read; an
+    # empty place (nothing written there yet) is fine
+    with errors(store, store.root), contextlib.suppress(FileNotFoundError):
+        store.fs().ls(store.fs_path(store.root), detail=False)
 
 
 # --- local copies of inputs --------------------------------------------------------------
