@@ -367,3 +367,5 @@ def test_key_vault_secrets_are_fetched_in_parallel(tmp_path: Path) -> None:
     assert {n: project.config.vars[n] for n in names[:6]} == {n: kv.secrets[n] for n in names[:6]}
     assert project.config.vars["password"] == kv.secrets["db-password"]
     assert elapsed < 3.0
+    # the first request got the token; the others waited for it instead of each asking
+    assert [r.method for r in kv.requests].count("POST") == 1

@@ -40,6 +40,9 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _lock = threading.Lock()
 _credential: Any = None  # set_credential(), else a DefaultAzureCredential made once
 _clients: dict[tuple[str, int], Any] = {}  # (vault URL, id(credential)) -> SecretClient
+# set once a client's first request is answered: its token is then cached in the client, so
+# the requests that wait for it do not each ask the credential (each `az` login a process)
+_warm: dict[int, threading.Event] = {}
 _cache: dict[tuple[str, str, str | None], str] = {}  # fetched once per load
 
 
@@ -113,6 +116,7 @@ def set_credential(credential: Any) -> None:
     with _lock:
         _credential = credential
         _clients.clear()
+        _warm.clear()
 
 
 def clear_cache() -> None:
@@ -231,8 +235,10 @@ def _fetch(target: VaultSecret, timeout: float, credential: Any) -> str:
 
     where = f"Key Vault {target.vault_url}"
     try:
-        secret = _client(target.vault_url, credential, timeout).get_secret(
-            target.name, target.version
+        secret = _first_alone(
+            _client(target.vault_url, credential, timeout),
+            lambda client: client.get_secret(target.name, target.version),
+            min(timeout / 2, 5.0),
         )
     except ResourceNotFoundError:
         raise SecretFetchError(
@@ -299,6 +305,23 @@ def _auth_error(exc: Any, where: str, name: str) -> SecretFetchError:
         ),
         _SIGN_IN,
     )
+
+
+def _first_alone(client: Any, call: Any, wait: float) -> Any:
+    """``call(client)``; while the client's first call runs (getting the token), the others
+    wait for it, at most ``wait`` seconds (a first call that hangs holds no one up long)."""
+    with _lock:
+        ready = _warm.get(id(client))
+        first = ready is None
+        if ready is None:
+            ready = _warm[id(client)] = threading.Event()
+    if not first:
+        ready.wait(wait)
+    try:
+        return call(client)
+    finally:
+        if first:
+            ready.set()
 
 
 def _status(exc: Any) -> str:
