@@ -369,3 +369,32 @@ def test_key_vault_secrets_are_fetched_in_parallel(tmp_path: Path) -> None:
     assert elapsed < 3.0
     # the first request got the token; the others waited for it instead of each asking
     assert [r.method for r in kv.requests].count("POST") == 1
+
+
+def test_an_adls_connection_with_auth_mode_key_vault_reads_its_key_from_the_vault(
+    vault: KeyVaultStandIn, azurite: Any, azure_container: str, tmp_path: Path
+) -> None:
+    """The storage layer's ``auth_mode: key_vault``: the account key is fetched from the
+    stand-in with the real SecretClient, then used against Azurite."""
+    vault.secrets["lake-key"] = azurite.account_key
+    conn = {
+        "type": "azure_adls",
+        "account": azurite.account_name,
+        "container": azure_container,
+        "auth_mode": "key_vault",
+        "key_vault": vault.url,
+        "secret": "lake-key",
+        "endpoint_url": azurite.blob_endpoint,
+    }
+    (tmp_path / "lakestory.yaml").write_text(
+        f"project: kvlake\nconnections:\n  lake: {json.dumps(conn)}\n"
+        "pipelines:\n  - pipeline: p\n    nodes:\n      - name: n\n"
+        "        transform: {steps: [{sql: 'SELECT 1 AS x'}]}\n"
+    )
+    project = Project.load(tmp_path / "lakestory.yaml", environ={})
+    assert vault.secret_requests() == []  # fetched when connecting, not when loading
+    store = project.storage("lake")
+    store.write_text("notes/hello.txt", "hello from the vault")
+    assert store.read_text("notes/hello.txt") == "hello from the vault"
+    assert [r.path for r in vault.secret_requests()] == ["/secrets/lake-key/"]
+    assert current().redact_text(azurite.account_key) == MASK
