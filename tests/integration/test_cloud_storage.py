@@ -535,3 +535,45 @@ def test_the_storage_api_on_every_kind_of_connection(
     assert store.exists("gold/people/_delta_log")
     with pytest.raises(ConfigError, match="unknown connection 'data_lak'"):
         lakestory.storage("data_lak")
+
+
+# ------------------------------------------------------------------------------ on Spark
+
+SPARK = """\
+project: on-spark
+engine: spark
+connections:
+  lake: {connection}
+system: {{connection: lake}}
+story: {{enabled: false}}
+pipelines:
+  - pipeline: p
+    nodes:
+      - name: people
+        read: {{connection: lake, format: csv, path: in/}}
+        write: {{connection: lake, format: delta, path: out/people, mode: upsert, keys: [id]}}
+      - name: export
+        depends_on: [people]
+        read: {{connection: lake, format: delta, path: out/people}}
+        write: {{connection: lake, format: parquet, path: out/export, mode: overwrite}}
+"""
+
+
+def test_the_spark_engine_reads_and_writes_a_store(
+    spark_session: Any, s3_lake: Lake, tmp_path: Path
+) -> None:
+    """A local Spark session: files through the driver, Delta through deltalake."""
+    s3_lake.put_text("sp/in/a.csv", "id,name\n1,Ann\n2,Bob\n")
+    conn = json.dumps(s3_lake.connection("sp"))
+    (tmp_path / "lakestory.yaml").write_text(SPARK.format(connection=conn))
+    result = Project.load(tmp_path / "lakestory.yaml").run()
+    assert result.ok, [n.error for n in result.nodes]
+    s3_lake.put_text("sp/in/a.csv", "id,name\n2,Bo\n3,Cy\n")
+    assert Project.load(tmp_path / "lakestory.yaml").run().ok
+    assert s3_lake.rows("sp/out/people", "id") == [
+        {"id": 1, "name": "Ann"},
+        {"id": 2, "name": "Bo"},
+        {"id": 3, "name": "Cy"},
+    ]
+    parts = [k for k in s3_lake.keys("sp/out/export") if k.endswith(".parquet")]
+    assert len(parts) >= 1 and not [k for k in s3_lake.keys("sp") if "_SUCCESS" in k]

@@ -85,7 +85,10 @@ def storage_options(uri: str) -> dict[str, str] | None:
     """deltalake's ``storage_options`` for ``uri``: the credentials of its connection's
     store, or None for a local path."""
     store = stores.find(uri)
-    return None if store is None else store.delta_options()
+    if store is None:
+        return None
+    with stores.errors(store, uri):  # a credential may be asked for a token here
+        return store.delta_options()
 
 
 def table(uri: str) -> DeltaTable:

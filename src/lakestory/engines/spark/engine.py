@@ -66,6 +66,8 @@ class SparkEngine:
                 data = databases.read(source, databases.connection(source.location)).read_all()
                 frame = self._register(self.spark.createDataFrame(portable(data)), name)
                 return frame, data.num_rows
+            if source.format != "delta":
+                reading.check_reachable(self.spark, source)
             if source.format == "csv":
                 df, rows, raw = reading.read_csv(self.spark, source)
                 with self._lock:

@@ -168,6 +168,19 @@ def _first_keys(path: str) -> list[str]:
     return []
 
 
+def check_reachable(spark: SparkSession, source: Source) -> None:
+    """Files on a cloud connection are downloaded to the driver first: only a local
+    session's executors see them."""
+    if "://" in source.location.uri and not str(spark.sparkContext.master).startswith("local"):
+        raise DataError(
+            f"cannot read {source.format} files from {source.location.display()} on a Spark "
+            "cluster yet: lakestory downloads them to the driver, which only a local session "
+            "shares with its executors",
+            hint="keep the data as Delta on the store (read through deltalake on any "
+            "session), or run with a local session",
+        )
+
+
 def read_parquet(spark: SparkSession, source: Source) -> DataFrame:
     files = input_files(source)
     reader = spark.read.option("mergeSchema", True)

@@ -101,6 +101,14 @@ def _write_files(df: DataFrame, target: Target) -> WriteOutcome:
             f"{target.format} file ({target.location.display()})",
             hint="write to a folder instead (a path without a file extension)",
         )
+    if "://" in uri and not str(df.sparkSession.sparkContext.master).startswith("local"):
+        raise WriteError(
+            f"cannot write {target.format} files to {target.location.display()} from a Spark "
+            "cluster yet: lakestory stages files on the driver, which only a local session "
+            "shares with its executors",
+            hint="write Delta (format: delta) to the store, which works on any session, or "
+            "run with a local session",
+        )
     stage = paths.staged_append if target.mode == "append" else paths.staged_replace
     mine = not is_cached(df)  # a node's shared output is cached already: leave it so
     if mine:
