@@ -110,7 +110,7 @@ def test_a_project_fetches_each_key_vault_secret_once(
     [
         ("missing", "not_found", "secret 'missing' is not in Key Vault https://127.0.0.1:"),
         ("forbidden", "denied", "answered 403 for secret 'forbidden'"),
-        ("slow", "timeout", "/slow} did not answer within 3 s"),
+        ("slow", "timeout", "/slow}: the keyvault provider did not answer within 3 s"),
     ],
 )
 def test_key_vault_failures_are_located_and_say_what_to_do(

@@ -349,7 +349,11 @@ def fetch_all(
     for ref, running in started.items():
         provider = providers[ref.provider]
         limit = timeout if timeout is not None else provider.timeout
-        what = f"{ref.provider_label} provider for {ref.text}"
+        what = (
+            f"the {ref.provider} provider"
+            if ref.provider
+            else "the secrets function or the environment"
+        )
         try:
             value = _finish(running, limit, what)
         except SecretFetchError as exc:

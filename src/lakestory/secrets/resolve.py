@@ -68,8 +68,9 @@ class SecretStatus:
         return parts[2].strip() if len(parts) > 2 else self.use.expr
 
     def error(self) -> SecretError:
+        """The located error: the reference as written, then why."""
         return SecretError(
-            self.message or f"secret {self.use.expr} did not resolve",
+            f"${{{self.use.expr}}}: {self.message or 'did not resolve'}",
             reason=self.reason,
             where=self.use.where,
             hint=self.hint,
