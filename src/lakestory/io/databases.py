@@ -21,9 +21,11 @@ Messages name the connection, host, port, user and database, never the password.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,17 +66,62 @@ def is_database(location: Location) -> bool:
     return location.kind in DATABASE_KINDS
 
 
+def location(name: str, conn: DbConnection, path: str, *, query: bool = False) -> Location:
+    """The location of table (or ``query``) ``path`` on connection ``name``, registered so
+    that an engine holding only the location finds the connection's settings (as
+    :mod:`lakestory.io.stores` does for object stores). Its ``uri`` names the server,
+    database and user, never the password, and is no URL (``postgres:loader@db:5432/shop#
+    public.orders``; a query is named by a digest of its text)."""
+    root = _root(conn)
+    with _registry_lock:
+        _registry[(conn.type, root)] = conn
+    if query or "://" in path:
+        path_id = "query:" + hashlib.sha256(path.encode()).hexdigest()[:16]
+    else:
+        path_id = path
+    return Location(connection=name, kind=conn.type, uri=f"{root}#{path_id}", path=path)
+
+
 def connection(location: Location) -> DbConnection:
-    """The settings of the database connection ``location`` is on (the graph puts them on
-    the location, see :func:`lakestory.runtime.graph`)."""
-    settings = getattr(location, "settings", None)
-    if getattr(settings, "type", None) != location.kind:
+    """The settings of the database connection ``location`` is on."""
+    root = location.uri.split("#", 1)[0]
+    with _registry_lock:
+        found = _registry.get((location.kind, root))
+    if found is None:
         raise ConfigError(
-            f"connection '{location.connection}' ({location.kind}): its settings did not "
-            "reach the engine",
-            hint="a lakestory bug: the planner gives database locations their settings",
+            f"connection '{location.connection}' ({location.kind}): its settings were never "
+            "registered",
+            hint="a lakestory bug: the graph resolves database locations with "
+            "lakestory.io.databases.location()",
         )
-    return settings  # type: ignore[return-value]
+    return found
+
+
+_registry: dict[tuple[str, str], DbConnection] = {}
+_registry_lock = threading.Lock()
+
+
+def _root(conn: DbConnection) -> str:
+    """``postgres:user@host:port/database`` (``mysql:user@host:port/database`` ...)."""
+    user: str | None
+    host: str | None
+    port: int | None
+    db: str | None
+    if conn.type == "postgres":
+        user, host, port, db = conn.user, conn.host, conn.port, conn.database
+        scheme = "postgres"
+    else:
+        try:
+            from sqlalchemy.engine import make_url
+
+            url = make_url(conn.url)
+        except Exception:  # noqa: BLE001 - refused with a clear message when used
+            return "sql:" + hashlib.sha256(conn.url.encode()).hexdigest()[:16]
+        user, host, port, db = url.username, url.host, url.port, url.database
+        scheme = url.get_backend_name()
+    who = f"{quote(user, safe='')}@" if user else ""
+    where = f"{host or ''}:{port}" if port else (host or "")
+    return f"{scheme}:{who}{where}/{db or ''}"
 
 
 # -- names and SQL --------------------------------------------------------------------------

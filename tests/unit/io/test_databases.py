@@ -186,8 +186,22 @@ def test_modes_a_database_cannot_do_are_refused() -> None:
         databases.write(reader, Target(loc("t"), "table", "scd2", keys=("id",)), pg())
 
 
-def test_settings_missing_from_a_location_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="its settings did not reach the engine"):
+def test_a_location_finds_its_settings_and_its_uri_has_no_password() -> None:
+    conn = pg()
+    location = databases.location("db", conn, "public.orders")
+    assert location.uri == "postgres:ann@db.example:5433/shop#public.orders"
+    assert location.path == "public.orders" and location.kind == "postgres"
+    assert databases.connection(location) is conn
+    mysql = SqlConnection(type="sql", url="mysql+pymysql://ann:s3cr3t-pass@h:3306/shop")
+    found = databases.location("wh", mysql, "SELECT 'https://x' AS u", query=True)
+    assert found.uri.startswith("mysql:ann@h:3306/shop#query:")
+    assert "://" not in found.uri  # never taken for an object store's URL
+    assert databases.connection(found) is mysql
+    assert found.path == "SELECT 'https://x' AS u"
+
+
+def test_a_location_never_registered_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="its settings were never registered"):
         databases.connection(loc("t"))
 
 
