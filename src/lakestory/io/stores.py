@@ -424,14 +424,14 @@ def _normalize_url(url: str, store: Store, where: Where | None) -> str:
         container, path = parts.netloc, parts.path
     elif scheme in ("https", "http"):
         host = parts.hostname or ""
-        if host.split(".", 1)[0] != account and host not in store.endpoint:
+        endpoint = urlsplit(store.endpoint if "://" in store.endpoint else f"//{store.endpoint}")
+        if host.split(".", 1)[0] != account and host != endpoint.hostname:
             raise _foreign(url, store, where)
-        segments = parts.path.lstrip("/").split("/", 1)
-        if host not in store.endpoint:
-            container, path = segments[0], segments[1] if len(segments) > 1 else ""
-        else:  # an emulator's URL: /ACCOUNT/CONTAINER/path
-            rest = parts.path.lstrip("/").split("/", 2)
-            container, path = rest[1], rest[2] if len(rest) > 2 else ""
+        path = parts.path
+        account_path = endpoint.path.rstrip("/")  # an emulator's: /devstoreaccount1
+        if account_path and path.startswith(account_path + "/"):
+            path = path[len(account_path) :]
+        container, _, path = path.lstrip("/").partition("/")
     else:
         raise _foreign(url, store, where)
     return _join(f"abfss://{container}@{account}.dfs.core.windows.net", path)
