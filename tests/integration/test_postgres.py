@@ -590,3 +590,47 @@ def test_spark_reads_a_query_and_upserts_into_postgres(
     rows = table_rows(postgres_db, "dst")
     assert [(r[0], r[1]) for r in rows] == [(2, Decimal("5.00")), (3, Decimal("7.50"))]
     assert rows[0][2] is None and rows[1][2].year == 2026
+
+
+def test_a_sql_connection_reads_and_upserts_through_sqlalchemy(
+    tmp_path: Path, postgres_db: PostgresEndpoint, run: Any, read_delta: Any
+) -> None:
+    """`type: sql` (any SQLAlchemy URL), here to the same server through psycopg."""
+    url = (
+        f"postgresql+psycopg://{postgres_db.user}:${{{PASSWORD_VAR}}}@{postgres_db.host}:"
+        f"{postgres_db.port}/{postgres_db.database}"
+    )
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "files").mkdir()
+    (root / "files" / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
+    path = root / "lakestory.yaml"
+    path.write_text(
+        "project: sql\n"
+        "connections:\n"
+        f"  wh: {{type: sql, url: '{url}'}}\n"
+        "  files: {type: local, base_path: files}\n"
+        "  lake: {type: local, base_path: lake}\n"
+        "pipelines:\n"
+        "  - pipeline: p\n"
+        "    nodes:\n"
+        "      - name: load\n"
+        "        read: {connection: files, path: customers.csv}\n"
+        "        write: {connection: wh, table: customers, mode: upsert, keys: [id]}\n"
+        "      - name: back\n"
+        "        depends_on: [load]\n"
+        "        read: {connection: wh, query: 'SELECT id, name FROM customers WHERE score > 2'}\n"
+        "        write: {connection: lake, path: back}\n",
+        encoding="utf-8",
+    )
+    for _ in range(2):
+        code, report, output = run(path)
+        assert code == 0, output
+    assert record(report, "p.load")["rows_written"] == 0  # the second run inserted nothing
+    assert table_rows(postgres_db, "customers") == [
+        (1, "ann", 1.5),
+        (2, "bob", 2.5),
+        (3, "cy", 3.5),
+    ]
+    back = sorted(read_delta(root / "lake" / "back"), key=lambda r: r["id"])
+    assert back == [{"id": 2, "name": "bob"}, {"id": 3, "name": "cy"}]
