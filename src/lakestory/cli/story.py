@@ -13,6 +13,8 @@ import typer
 from lakestory.cli.app import DEFAULT_PROJECT, EnvOpt, FormatOpt, ProjectArg, _guard, _load, app
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lakestory.story import StoryFile
 
 story_app = typer.Typer(
@@ -114,11 +116,26 @@ def last(
         output.out.print(path, markup=False)
         if open_:
             import webbrowser
-            from pathlib import Path
 
-            webbrowser.open(Path(path).resolve().as_uri())
+            webbrowser.open(_local_copy(path).as_uri())
 
     _guard("text", body)
+
+
+def _local_copy(path: str) -> Path:
+    """A story's HTML on local disk: itself, or a copy of one kept on a cloud connection
+    (a story is one self-contained file)."""
+    import tempfile
+    from pathlib import Path
+
+    from lakestory.io import paths
+
+    if "://" not in path:
+        return Path(path).resolve()
+    copy = Path(tempfile.gettempdir()) / "lakestory-stories" / path.rsplit("/", 1)[-1]
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(paths.read_text(path), encoding="utf-8")
+    return copy
 
 
 def _find(project: Any, env: str | None, run: str) -> StoryFile:
