@@ -22,8 +22,10 @@ from lakestory.config.models import (
     AzureConnection,
     LocalConnection,
     NodeConfig,
+    PostgresConnection,
     ProjectConfig,
     S3Connection,
+    SqlConnection,
     StepConfig,
 )
 from lakestory.config.yamlpos import SourceMap
@@ -37,7 +39,7 @@ from lakestory.core.errors import (
     Where,
 )
 from lakestory.core.text import suggestion
-from lakestory.io import formats, local, stores
+from lakestory.io import databases, formats, local, stores
 from lakestory.io.specs import Location, Source, Target
 from lakestory.quality import Suite
 from lakestory.runtime.suites import node_suites
@@ -333,7 +335,13 @@ class _Builder:
             ) from None
 
     def location(
-        self, node: NodeConfig, pipeline: str, section: str | tuple[str, ...], conn: str, path: str
+        self,
+        node: NodeConfig,
+        pipeline: str,
+        section: str | tuple[str, ...],
+        conn: str,
+        path: str,
+        query: bool = False,
     ) -> Location:
         connections = self.cfg.connections
         if conn not in connections:
@@ -351,19 +359,23 @@ class _Builder:
             sub = (section,) if isinstance(section, str) else section
             where = self.where(node, *sub, "path", pipeline=pipeline)
             return stores.location(conn, c, path, where)
+        if isinstance(c, PostgresConnection | SqlConnection):
+            return databases.location(conn, c, path, query=query)
         return Location(connection=conn, kind=c.type, uri=path, path=path)
 
     def source(self, node: NodeConfig, pipeline: str) -> Source | None:
         r = node.read
         assert r is not None
-        loc = self.location(node, pipeline, "read", r.connection, r.path or r.table or "")
+        path = r.path or r.table or r.query or ""
+        loc = self.location(node, pipeline, "read", r.connection, path, query=bool(r.query))
         opts = formats.normalize_options(
             str(r.format),
             r.options,
             write=False,
             where=self.where(node, "read", "options", pipeline=pipeline),
         )
-        return Source(loc, str(r.format or "table"), opts, r.column_types, r.version)
+        fmt = r.format or ("query" if r.query else "table")
+        return Source(loc, fmt, opts, r.column_types, r.version)
 
     def target(self, node: NodeConfig, pipeline: str) -> Target | None:
         wc = node.write
@@ -375,7 +387,8 @@ class _Builder:
             write=True,
             where=self.where(node, "write", "options", pipeline=pipeline),
         )
-        return Target(loc, str(wc.format), wc.mode, tuple(wc.partition_by), tuple(wc.keys), opts)
+        fmt = wc.format or "table"
+        return Target(loc, fmt, wc.mode, tuple(wc.partition_by), tuple(wc.keys), opts)
 
     def table_edges(self, nodes: dict[str, ResolvedNode]) -> None:
         """A node that reads a table another node writes (or files inside it) runs after it."""

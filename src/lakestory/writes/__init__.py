@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from lakestory.config.models import WriteConfig
 from lakestory.core.errors import WriteError
 from lakestory.engines.base import Engine, Frame
-from lakestory.io import delta
+from lakestory.io import databases, delta
 from lakestory.io.specs import Source, Target, WriteOutcome
 from lakestory.writes import spark
 from lakestory.writes.schema import Reconciled, reconcile
@@ -69,6 +69,12 @@ class WriteContext:
         frame = self.sql(text, what)
         row = self.engine.rows(frame, 1)
         return next(iter(row[0].values())) if row else None
+
+    @property
+    def database(self) -> bool:
+        """The target is a database table: keyed writes are one INSERT ... ON CONFLICT
+        there (the engine's write with the target's mode), not a Delta merge."""
+        return databases.is_database(self.target.location)
 
     def exists(self) -> bool:
         return self.target.format == "delta" and delta.exists(self.target.location.uri)
@@ -203,7 +209,7 @@ class Append:
     summary: str = "adds rows to the table"
 
     def write(self, ctx: WriteContext, frame: Frame) -> WriteOutcome:
-        if ctx.config.keys and ctx.target.format == "delta":
+        if ctx.config.keys and (ctx.target.format == "delta" or ctx.database):
             return AppendOnce(summary="").write(ctx, frame)
         evolve = False
         if ctx.exists():
@@ -218,6 +224,8 @@ class AppendOnce:
 
     def write(self, ctx: WriteContext, frame: Frame) -> WriteOutcome:
         frame = unique_keys(ctx, frame)
+        if ctx.database and not ctx.full_refresh:
+            return ctx.engine.write(frame, replace(ctx.target, mode="append_once"), ctx.commit)
         if not ctx.exists() or ctx.full_refresh:
             return create(ctx, frame)
         frame, evolve = conform(ctx, frame)
@@ -240,6 +248,8 @@ class Upsert:
 
     def write(self, ctx: WriteContext, frame: Frame) -> WriteOutcome:
         frame = unique_keys(ctx, frame)
+        if ctx.database and not ctx.full_refresh:
+            return ctx.engine.write(frame, replace(ctx.target, mode="upsert"), ctx.commit)
         if not ctx.exists() or ctx.full_refresh:
             return create(ctx, frame)
         frame, evolve = conform(ctx, frame)

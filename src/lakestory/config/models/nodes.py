@@ -166,7 +166,7 @@ class WriteConfig(Strict):
             raise ValueError(
                 f"write mode '{self.mode}' needs `keys` (the columns that identify a row)"
             )
-        if self.mode in KEYED_MODES and self.format != "delta":
+        if self.mode in KEYED_MODES and self.path and self.format != "delta":
             raise ValueError(
                 f"write mode '{self.mode}' needs a Delta table (format: delta), not {self.format}"
             )
