@@ -1,13 +1,12 @@
 """The example config from DESIGN.md, which the config format must accept verbatim.
 
-Everything in it that this version cannot do yet is reported as "not supported yet": as
-notes by `validate`, as errors by `plan` (and `run`), never silently ignored.
+Everything in it is supported; what it leaves out (a `raw` connection, an Azure container)
+is named before anything runs.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "design_example.yaml"
 SECRETS = {"DB_PASSWORD": "s3cret-pw", "SLACK_WEBHOOK_URL": "https://hooks.example/x"}
-PROJECT_LEVEL = ["story"]  # stories on a cloud connection (issue 8)
 
 
 @pytest.fixture
@@ -77,49 +75,30 @@ def test_unset_secrets_are_named(
     assert "alerts[0].url: environment variable SLACK_WEBHOOK_URL is not set" in result.stderr
 
 
-def test_validate_accepts_it_with_notes(fixed: Path, cli: Callable[..., Any]) -> None:
+def test_validate_and_plan_accept_it(fixed: Path, cli: Callable[..., Any]) -> None:
+    # everything in it is supported now, the Azure connection and stories on it included
     result = cli("validate", fixed, env=SECRETS)
     assert result.exit_code == 0, result.stderr
-    notes = re.findall(
-        r"^note: .*key (\w+): `\w+` \(.*\) is not supported yet", result.stderr, re.M
-    )
-    assert sorted(notes) == sorted(PROJECT_LEVEL)
-    assert result.stderr.count("note:") == len(PROJECT_LEVEL) + 1  # + the azure connection
+    assert "note:" not in result.stderr
+    report = json.loads(cli("validate", fixed, "--format", "json", env=SECRETS).stdout)
+    assert report["ok"] is True and report["nodes"] == 1
+    assert report["not_supported_yet"] == []
+    plan = cli("plan", fixed, env=SECRETS)
+    assert plan.exit_code == 0, plan.stderr
+    assert "data_lake:silver/users" in plan.stdout and "upsert" in plan.stdout
     # secrets never show up in what is printed
     for value in SECRETS.values():
-        assert value not in result.stdout + result.stderr
+        assert value not in result.stdout + result.stderr + plan.stdout + plan.stderr
 
 
-def test_validate_json_lists_what_is_not_supported(fixed: Path, cli: Callable[..., Any]) -> None:
-    result = cli("validate", fixed, "--format", "json", env=SECRETS)
-    assert result.exit_code == 0
-    report = json.loads(result.stdout)
-    assert report["ok"] is True and report["nodes"] == 1
-    keys = sorted(n["key"] for n in report["not_supported_yet"])
-    node = "pipelines[0].nodes[0].write"
-    assert keys == sorted([*PROJECT_LEVEL, f"{node}.connection"])
-
-
-def test_validate_notes_node_level_features(fixed: Path, cli: Callable[..., Any]) -> None:
-    result = cli("validate", fixed, env=SECRETS)
-    assert "write mode 'upsert'" not in result.stderr  # upsert is supported
-    assert "connection type 'azure_adls' is not supported yet" in result.stderr
-
-
-def test_plan_refuses_it_naming_every_unsupported_feature(
+def test_run_names_the_missing_container_before_doing_anything(
     fixed: Path, cli: Callable[..., Any]
 ) -> None:
-    result = cli("plan", fixed, env=SECRETS)
-    assert result.exit_code == 2
-    assert "2 problems in the configuration" in result.stderr
-    for key in PROJECT_LEVEL:
-        assert f"`{key}` (" in result.stderr
-    assert "write: connection type 'azure_adls' is not supported yet" in result.stderr
-    assert result.stdout == ""
-
-
-def test_run_refuses_it_before_doing_anything(fixed: Path, cli: Callable[..., Any]) -> None:
+    # the example's data_lake has no `container`, so a path starts with one, and its
+    # system catalog's path `_lakestory_system` is not a container name
     result = cli("run", fixed, env=SECRETS)
     assert result.exit_code == 2
-    assert "not supported yet" in result.stderr
+    assert "lakestory.yaml:16:3, key system.connection" in result.stderr
+    assert "'_lakestory_system' is not a container name" in result.stderr
+    assert "hint: set `container:` on the connection" in result.stderr
     assert sorted(p.name for p in fixed.parent.iterdir()) == ["lakestory.yaml", "my_project"]

@@ -26,6 +26,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -153,11 +154,39 @@ def store_for(name: str, conn: AzureConnection | S3Connection) -> Store:
 def location(
     name: str, conn: AzureConnection | S3Connection, path: str, where: Where | None = None
 ) -> Location:
+    given = path
+    if isinstance(conn, AzureConnection) and not conn.container:
+        container, path = _container_of(name, path, where)
+        conn = conn.model_copy(update={"container": container})
     store = store_for(name, conn)
     uri = _normalize_url(path, store, where) if "://" in path else _join(store.root, path)
-    if path.endswith("/") and not uri.endswith("/"):
+    if given.endswith("/") and not uri.endswith("/"):
         uri += "/"
-    return Location(connection=name, kind=conn.type, uri=uri, path=path)
+    return Location(connection=name, kind=conn.type, uri=uri, path=given)
+
+
+_CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _container_of(name: str, path: str, where: Where | None) -> tuple[str, str]:
+    """For an Azure connection without ``container``: the container is the path's first
+    folder (``bronze/customers`` is ``customers`` in container ``bronze``)."""
+    if "://" in path:
+        parts = urlsplit(path)
+        if parts.scheme.lower() in ("abfss", "abfs", "wasbs", "wasb", "az"):
+            return parts.netloc.split("@", 1)[0], path
+        first = ""
+    else:
+        first, _, path = path.strip("/").partition("/")
+    if not _CONTAINER.match(first):
+        raise ConfigError(
+            f"connection '{name}' has no `container`, so a path starts with one; "
+            f"'{first}' is not a container name",
+            where=where,
+            hint="set `container:` on the connection, or start the path with a container "
+            "(3-63 lowercase letters, digits and single hyphens), e.g. bronze/customers",
+        )
+    return first, path
 
 
 def _s3_store(name: str, conn: S3Connection) -> Store:
@@ -247,11 +276,7 @@ def _azure_store(name: str, conn: AzureConnection) -> Store:
     account = conn.account or conn.account_name or parts.get("accountname")
     if not account:
         raise ConfigError(f"connection '{name}' ({conn.type}) needs `account`")
-    if not conn.container:
-        raise ConfigError(
-            f"connection '{name}' ({conn.type}) needs `container`",
-            hint="the container (file system) the connection's paths are in",
-        )
+    assert conn.container, "location() names the container of a connection without one"
     endpoint = conn.endpoint_url or parts.get("blobendpoint")
     prefix = (conn.path_prefix or "").strip("/")
     root = _join(f"abfss://{conn.container}@{account}.dfs.core.windows.net", prefix)
@@ -277,10 +302,18 @@ def _azure_store(name: str, conn: AzureConnection) -> Store:
             )
         if mode == "key_vault":
             from lakestory.secrets import keyvault
+            from lakestory.secrets.providers import SecretFetchError
 
             vault = _needs(conn.key_vault, "key_vault", name, mode)
-            secret = _needs(conn.secret, "secret", name, mode)
-            return {"key": keyvault.get_secret(vault, secret)}
+            secret = conn.secret or f"{account}-key"
+            try:
+                return {"key": keyvault.get_secret(vault, secret)}
+            except SecretFetchError as exc:
+                raise StoreError(
+                    f"connection '{name}' ({conn.type}, auth_mode key_vault): {exc.what}",
+                    hint=exc.hint,
+                    detail=exc.detail,
+                ) from None
         return {}
 
     def credential() -> Any:

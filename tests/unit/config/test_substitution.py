@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lakestory.config.loader import LoadedConfig, load_project_file
-from lakestory.core.errors import ConfigError, ConfigErrors, NotSupportedYet
+from lakestory.core.errors import ConfigError, ConfigErrors
 
 BASE = """
 project: {project}
@@ -128,9 +128,10 @@ def test_malformed_references_are_errors(tmp_path: Path, text: str) -> None:
         load(tmp_path, description=f'"{text}"')
 
 
-def test_secret_store_references_are_not_supported_yet(tmp_path: Path) -> None:
-    with pytest.raises(NotSupportedYet, match="secret reference"):
+def test_a_provider_without_secret_says_how_to_write_a_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no source 'keyvault'") as info:
         load(tmp_path, description='"${keyvault:db-password}"')
+    assert "${SECRET:keyvault:db-password}" in (info.value.hint or "")
 
 
 def test_values_taken_from_the_environment_are_remembered_as_secrets(tmp_path: Path) -> None:

@@ -121,3 +121,14 @@ def test_an_emulator_url_keeps_its_account_out_of_the_path() -> None:
     assert stores.location("lake", conn, url).uri == (
         "abfss://emul@acme.dfs.core.windows.net/bronze/t"
     )
+
+
+def test_without_a_container_a_path_starts_with_one() -> None:
+    conn = adls(container=None)
+    assert stores.location("lake", conn, "bronze/customers").uri == (
+        "abfss://bronze@acme.dfs.core.windows.net/customers"
+    )
+    url = "abfss://silver@acme.dfs.core.windows.net/orders/"
+    assert stores.location("lake", conn, url).uri == url
+    with pytest.raises(ConfigError, match="'_lakestory_system' is not a container name"):
+        stores.location("lake", conn, "_lakestory_system")
