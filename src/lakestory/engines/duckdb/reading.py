@@ -123,8 +123,8 @@ def _read_typed(
     select = [f"TRY_CAST({q(n)} AS {guess[n]}) AS {q(n)}" if n in guess else q(n) for n in names]
     flags = {n: q(f"{flag}{i}") for i, n in enumerate(guess)}
     select += [
-        f"{q(n)} IS NULL OR (regexp_full_match({q(n)}, {lit(PATTERNS[t])})"
-        f" AND TRY_CAST({q(n)} AS {t}) IS NOT NULL) AS {flags[n]}"
+        f"{q(n)} IS NULL OR (TRY_CAST({q(n)} AS {t}) IS NOT NULL AND {_matches(q(n), t)})"
+        f" AS {flags[n]}"
         for n, t in guess.items()
     ]
     created = reading(f"CREATE TABLE {q(table)} AS SELECT {', '.join(select)} FROM {reader}")
@@ -144,6 +144,25 @@ def _read_typed(
         run(cur, f"DROP TABLE IF EXISTS {q(table)}")
         raise
     return rows
+
+
+# Types whose value, written back as text by DuckDB, matches the type's pattern when it has
+# this length (any length: None): then a value equal to that text matches the pattern, and
+# the regex (the check's dearest part) runs only on the other values. An integer's text is
+# ``-?[0-9]+``; a date's, at 10 characters, ``YYYY-MM-DD`` (not "infinity", a year past
+# 9999 or before 1000, or a BC date, which are longer or shorter).
+_CANONICAL = {"INTEGER": None, "BIGINT": None, "DATE": 10}
+
+
+def _matches(col: str, typ: str) -> str:
+    """SQL: the text ``col`` (a cast to ``typ`` succeeded) matches ``typ``'s pattern."""
+    regex = f"regexp_full_match({col}, {lit(PATTERNS[typ])})"
+    if typ not in _CANONICAL:
+        return regex
+    same = f"CAST(TRY_CAST({col} AS {typ}) AS VARCHAR) = {col}"
+    if (length := _CANONICAL[typ]) is not None:
+        same = f"length({col}) = {length} AND {same}"
+    return f"CASE WHEN {same} THEN true ELSE {regex} END"
 
 
 def _flag_prefix(names: list[str]) -> str:
