@@ -7,6 +7,7 @@ credentials and unreachable endpoints."""
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +140,23 @@ def _credentials(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
         monkeypatch.setenv("TEST_AZURE_KEY", azurite.account_key)
 
 
+def project_file(
+    root: Path, connection: dict[str, Any], nodes: str, *, catalog: bool = False, engine: str = ""
+) -> Path:
+    """A one-pipeline project on connection ``lake`` (``nodes``: the YAML of its nodes,
+    indented under ``nodes:``); the catalog in the store when ``catalog``, no stories."""
+    root.mkdir(parents=True, exist_ok=True)
+    system = "{connection: lake}" if catalog else "{enabled: false}"
+    head = f"project: t\n{f'engine: {engine}' if engine else ''}\n"
+    text = (
+        f"{head}connections:\n  lake: {json.dumps(connection)}\n"
+        f"system: {system}\nstory: {{enabled: false}}\n"
+        f"pipelines:\n  - pipeline: p\n    nodes:\n{textwrap.indent(nodes.strip(), '      ')}\n"
+    )
+    (root / "lakestory.yaml").write_text(text)
+    return root / "lakestory.yaml"
+
+
 def demo_on(lake: Lake, root: Path) -> Path:
     """The bundled example with both its connections, the catalog and the stories on
     ``lake``; its raw CSVs uploaded under raw/."""
@@ -224,26 +242,17 @@ def test_the_example_runs_on_adls(
 
 # --------------------------------------------------------------------------- auth modes
 
-ONE_NODE = """\
-project: auth
-connections:
-  lake: {connection}
-story: {{enabled: false}}
-system: {{enabled: false}}
-pipelines:
-  - pipeline: p
-    nodes:
-      - name: copy
-        read: {{connection: lake, format: csv, path: {read}}}
-        write: {{connection: lake, format: delta, path: out/copy, mode: overwrite}}
-"""
-
 
 def one_node(root: Path, connection: dict[str, Any], read: str = "in/people.csv") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    text = ONE_NODE.format(connection=json.dumps(connection), read=json.dumps(read))
-    (root / "lakestory.yaml").write_text(text)
-    return root / "lakestory.yaml"
+    return project_file(
+        root,
+        connection,
+        f"""
+- name: copy
+  read: {{connection: lake, format: csv, path: {json.dumps(read)}}}
+  write: {{connection: lake, format: delta, path: out/copy, mode: overwrite}}
+""",
+    )
 
 
 @pytest.mark.parametrize("mode", ["sas", "connection_string", "account_key_in_url_form"])
@@ -325,26 +334,14 @@ def test_an_unreachable_endpoint_fails_fast_with_a_clear_message(
 
 # ----------------------------------------------------------------------- Delta write modes
 
-MODES = """\
-project: modes
-connections:
-  lake: {connection}
-system: {{connection: lake}}
-story: {{enabled: false}}
-pipelines:
-  - pipeline: p
-    nodes:
-      - name: customers
-        read: {{connection: lake, format: csv, path: in/customers.csv}}
-        write: {{connection: lake, format: delta, path: out/customers, {write}}}
-"""
-
 
 def modes_project(lake: Lake, root: Path, write: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    conn = json.dumps(lake.connection("m"))
-    (root / "lakestory.yaml").write_text(MODES.format(connection=conn, write=write))
-    return root / "lakestory.yaml"
+    nodes = f"""
+- name: customers
+  read: {{connection: lake, format: csv, path: in/customers.csv}}
+  write: {{connection: lake, format: delta, path: out/customers, {write}}}
+"""
+    return project_file(root, lake.connection("m"), nodes, catalog=True)
 
 
 def deliver(lake: Lake, text: str) -> None:
@@ -414,20 +411,6 @@ def test_scd2_over_two_loads(any_lake: Lake, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------ plain file formats
 
-FILES = """\
-project: files
-connections:
-  lake: {connection}
-story: {{enabled: false}}
-system: {{enabled: false}}
-pipelines:
-  - pipeline: p
-    nodes:
-      - name: out
-        read: {{connection: lake, format: csv, path: in/}}
-        write: {{connection: lake, format: {fmt}, path: {path}, mode: {mode}}}
-"""
-
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
 def test_file_formats_overwrite_and_append_in_a_store(
@@ -437,10 +420,12 @@ def test_file_formats_overwrite_and_append_in_a_store(
     lake.put_text("f/in/a.csv", "id,name\n1,Ann\n2,Bob\n")
 
     def run(mode: str, path: str) -> None:
-        conn = json.dumps(lake.connection("f"))
-        text = FILES.format(connection=conn, fmt=fmt, path=path, mode=mode)
-        (tmp_path / "lakestory.yaml").write_text(text)
-        run_ok(tmp_path / "lakestory.yaml")
+        nodes = f"""
+- name: out
+  read: {{connection: lake, format: csv, path: in/}}
+  write: {{connection: lake, format: {fmt}, path: {path}, mode: {mode}}}
+"""
+        run_ok(project_file(tmp_path, lake.connection("f"), nodes))
 
     run("overwrite", "out/folder")
     first = lake.keys("f/out/folder")
@@ -467,26 +452,12 @@ def test_incremental_files_reads_only_new_files_from_a_store(
     azure_lake: Lake, tmp_path: Path
 ) -> None:
     lake = azure_lake
-    conn = json.dumps(lake.connection("inc"))
-    (tmp_path / "lakestory.yaml").write_text(
-        f"""\
-project: inc
-connections:
-  lake: {conn}
-system: {{connection: lake}}
-story: {{enabled: false}}
-pipelines:
-  - pipeline: p
-    nodes:
-      - name: events
-        read:
-          connection: lake
-          format: csv
-          path: landing/
-          incremental: {{mode: files}}
-        write: {{connection: lake, format: delta, path: bronze/events, mode: append}}
+    nodes = """
+- name: events
+  read: {connection: lake, format: csv, path: landing/, incremental: {mode: files}}
+  write: {connection: lake, format: delta, path: bronze/events, mode: append}
 """
-    )
+    project_file(tmp_path, lake.connection("inc"), nodes, catalog=True)
     lake.put_text("inc/landing/day=1/a.csv", "id\n1\n2\n")
     assert run_ok(tmp_path / "lakestory.yaml").rows_read == 2
     lake.put_text("inc/landing/day=2/b.csv", "id\n3\n")
@@ -539,33 +510,22 @@ def test_the_storage_api_on_every_kind_of_connection(
 
 # ------------------------------------------------------------------------------ on Spark
 
-SPARK = """\
-project: on-spark
-engine: spark
-connections:
-  lake: {connection}
-system: {{connection: lake}}
-story: {{enabled: false}}
-pipelines:
-  - pipeline: p
-    nodes:
-      - name: people
-        read: {{connection: lake, format: csv, path: in/}}
-        write: {{connection: lake, format: delta, path: out/people, mode: upsert, keys: [id]}}
-      - name: export
-        depends_on: [people]
-        read: {{connection: lake, format: delta, path: out/people}}
-        write: {{connection: lake, format: parquet, path: out/export, mode: overwrite}}
-"""
-
 
 def test_the_spark_engine_reads_and_writes_a_store(
     spark_session: Any, s3_lake: Lake, tmp_path: Path
 ) -> None:
     """A local Spark session: files through the driver, Delta through deltalake."""
     s3_lake.put_text("sp/in/a.csv", "id,name\n1,Ann\n2,Bob\n")
-    conn = json.dumps(s3_lake.connection("sp"))
-    (tmp_path / "lakestory.yaml").write_text(SPARK.format(connection=conn))
+    nodes = """
+- name: people
+  read: {connection: lake, format: csv, path: in/}
+  write: {connection: lake, format: delta, path: out/people, mode: upsert, keys: [id]}
+- name: export
+  depends_on: [people]
+  read: {connection: lake, format: delta, path: out/people}
+  write: {connection: lake, format: parquet, path: out/export, mode: overwrite}
+"""
+    project_file(tmp_path, s3_lake.connection("sp"), nodes, catalog=True, engine="spark")
     result = Project.load(tmp_path / "lakestory.yaml").run()
     assert result.ok, [n.error for n in result.nodes]
     s3_lake.put_text("sp/in/a.csv", "id,name\n2,Bo\n3,Cy\n")

@@ -144,16 +144,17 @@ def test_a_story_that_cannot_be_written_does_not_fail_the_run(
     assert "story:" not in result.stdout
 
 
-def test_stories_on_a_cloud_connection_are_not_supported_yet(
-    project: Callable[..., Path], cli: Cli
-) -> None:
+def test_stories_cannot_be_kept_on_a_database(project: Callable[..., Path], cli: Cli) -> None:
+    # stories on S3 and Azure: tests/integration/test_cloud_storage.py
     yaml = PROJECT.replace(
         "  reports: {{type: local, base_path: out}}",
-        "  reports: {{type: azure_adls, account: acct, container: c}}",
+        "  reports: {{type: postgres, database: x}}",
     )
     path = project(yaml.format(story="{connection: reports}"), FILES) / "lakestory.yaml"
     result = cli("validate", path)
-    assert "stories on a 'azure_adls' connection" in result.stderr and "issue 8" in result.stderr
+    assert result.exit_code == 2
+    assert "stories cannot be kept on a 'postgres' connection" in result.stderr
+    assert "key story.connection" in result.stderr
 
 
 def test_the_example_project_tells_where_its_story_is(demo: Path, cli: Cli) -> None:
