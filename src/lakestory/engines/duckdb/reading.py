@@ -139,7 +139,11 @@ def _read_typed(
             for f in flags.values():
                 run(cur, f"ALTER TABLE {q(table)} DROP COLUMN {f}")
         for n, t in _infer_types(cur, table, unseen).items():
-            run(cur, f"ALTER TABLE {q(table)} ALTER COLUMN {q(n)} SET DATA TYPE {t}")
+            run(
+                cur,
+                f"ALTER TABLE {q(table)} ALTER COLUMN {q(n)} SET DATA TYPE {t} "
+                f"USING {_cast(q(n), t)}",
+            )
     except BaseException:
         run(cur, f"DROP TABLE IF EXISTS {q(table)}")
         raise
@@ -187,11 +191,17 @@ def _read_text_then_cast(
     try:
         types = _infer_types(cur, raw, infer)
         select = ", ".join(
-            f"CAST({q(n)} AS {types[n]}) AS {q(n)}" if n in types else q(n) for n in names
+            f"{_cast(q(n), types[n])} AS {q(n)}" if n in types else q(n) for n in names
         )
         return int(run(cur, f"CREATE TABLE {q(table)} AS SELECT {select} FROM {q(raw)}")[0][0])
     finally:
         run(cur, f"DROP TABLE IF EXISTS {q(raw)}")
+
+
+def _cast(col: str, typ: str) -> str:
+    """SQL: the text ``col`` (it passed ``typ``'s check, which trims) as ``typ``. DuckDB's
+    casts ignore the spaces around numbers, dates and timestamps, not around booleans."""
+    return f"CAST(trim({col}) AS {typ})" if typ == "BOOLEAN" else f"CAST({col} AS {typ})"
 
 
 def _evaluate(
