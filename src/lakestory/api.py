@@ -24,6 +24,7 @@ from lakestory.config.models import ProjectConfig
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.errors import ConfigError, ErrorList, NotSupportedYet
 from lakestory.engines import create_engine
+from lakestory.io import stores
 from lakestory.observe import alerts, lineage, metrics, tracing
 from lakestory.observe.catalog import CatalogObserver
 from lakestory.observe.logs import LogObserver, configure, node_levels, wants_event_logs
@@ -61,6 +62,7 @@ class Project:
             config = LoadedConfig(config, root, SourceMap("<python>"), env)
         self.loaded = config
         set_current(Redactor.for_loaded(config))  # also for projects built in Python
+        stores.new_generation()  # cloud credentials are taken afresh for this project
         # hooks: project.events.subscribe("node_failed", fn, priority=0), added to every run
         self.events = EventBus()
         self._graph: Graph | None = None

@@ -306,7 +306,7 @@ def test_wrong_azure_key_names_the_connection_and_mode_never_the_key(
     assert out.exit_code == 1
     text = out.stdout + out.stderr
     assert "connection 'lake' (azure_adls, auth_mode account_key)" in text
-    assert "refused the credentials" in text and "lakestory.yaml:3" in text
+    assert "refused the credentials" in text and "key connections.lake" in text
     assert "hint: check the account key" in text
     assert wrong not in text
     assert time.monotonic() - started < 30

@@ -132,8 +132,8 @@ def _local_copy(path: str) -> Path:
 
     if "://" not in path:
         return Path(path).resolve()
-    copy = Path(tempfile.gettempdir()) / "lakestory-stories" / path.rsplit("/", 1)[-1]
-    copy.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="lakestory-story-"))  # private to this user (0700)
+    copy = folder / path.rsplit("/", 1)[-1]
     copy.write_text(paths.read_text(path), encoding="utf-8")
     return copy
 

@@ -57,6 +57,11 @@ class Storage:
         if isinstance(conn, LocalConnection):
             self.root = local.location(name, conn.base_path, Path(root_dir), "").uri
             self._store: stores.Store | None = None
+        elif isinstance(conn, AzureConnection) and not conn.container:
+            raise ConfigError(
+                f"connection '{name}' has no `container`: the storage API needs one",
+                hint="add `container:` to the connection (or a second connection with it)",
+            )
         else:
             self._store = stores.store_for(name, conn)
             self.root = self._store.root
@@ -118,7 +123,13 @@ class Storage:
         return bool(self._call(path, fs.exists, name))
 
     def delete(self, path: str) -> None:
-        """Delete a file, or a folder with everything under it (nothing when absent)."""
+        """Delete a file, or a folder with everything under it (nothing when absent). The
+        connection's root itself is never deleted."""
+        if not path.strip("/ ."):
+            raise ConfigError(
+                f"refusing to delete the root of connection '{self.name}'",
+                hint="name a file or a folder under it",
+            )
         fs, name = self._fs(path)
         if self._call(path, fs.exists, name):
             self._call(path, fs.rm, name, True)

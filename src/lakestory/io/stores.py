@@ -37,11 +37,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from lakestory.config.models import AzureConnection, S3Connection
 from lakestory.core import cancel
-from lakestory.core.errors import ConfigError, DataError, StoreError, Where
+from lakestory.core.errors import ConfigError, DataError, StoreError, Where, is_transient
 from lakestory.io.specs import Location
 from lakestory.secrets.redactor import current as current_redactor
 from lakestory.secrets.redactor import remember
@@ -64,6 +64,8 @@ class Store:
     _fs_factory: Callable[[], Any] = field(repr=False)
     _delta_factory: Callable[[], dict[str, str]] = field(repr=False)
     settings: str = field(default="", repr=False)  # a digest of the connection's settings
+    credentials: str = field(default="", repr=False)  # ... of all but its path prefix
+    generation: int = field(default=0, repr=False)
     _fs: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -105,13 +107,45 @@ _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
 
 
+_generation = 0  # a new project load builds new stores (credentials may have rotated)
+
+
+def new_generation() -> None:
+    """Build stores afresh from now on (called when a project is loaded): a key fetched
+    from a vault or a session token from the default chain may have changed since."""
+    global _generation
+    with _registry_lock:
+        _generation += 1
+
+
 def register(store: Store) -> Store:
+    """Register ``store`` under its root. Two connections with different credentials may
+    not share a root or nest one inside the other: which one's credentials a URL there
+    gets would depend on the order they were named."""
     with _registry_lock:
         known = _registry.get(store.root)
         if known is not None and known.settings == store.settings:
             return known  # keep its file system (and its open sessions)
+        for other in _registry.values():
+            if (
+                other.connection != store.connection
+                and other.credentials != store.credentials
+                and other.generation == _generation
+                and _nested(other.root, store.root)
+            ):
+                raise ConfigError(
+                    f"connections '{other.connection}' and '{store.connection}' reach the "
+                    f"same place ({other.root} and {store.root}) with different credentials",
+                    hint="give them separate path prefixes (or buckets/containers), or use "
+                    "one connection for both",
+                )
+        store.generation = _generation
         _registry[store.root] = store
     return store
+
+
+def _nested(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
 def find(uri: str) -> Store | None:
@@ -124,16 +158,22 @@ def find(uri: str) -> Store | None:
         for root in roots:
             if uri == root or uri.startswith(root + "/"):
                 return _registry[root]
-        # the same bucket or container under another prefix (a path given as a full URL)
-        scheme, bucket, _ = _split(uri)
+        # the same bucket or container (and account) under another prefix
+        top = _top(uri)
         for root in roots:
-            if _split(root)[:2] == (scheme, bucket):
+            if _top(root) == top:
                 return _registry[root]
     raise DataError(
         f"no connection reaches {uri}",
         hint="name the place through a connection (`connection:` and `path:`), so lakestory "
         "knows its credentials",
     )
+
+
+def _top(uri: str) -> str:
+    """``scheme://netloc`` of a URL: its bucket, or its container and account."""
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def is_remote(uri: str) -> bool:
@@ -146,9 +186,15 @@ def is_remote(uri: str) -> bool:
 def store_for(name: str, conn: AzureConnection | S3Connection) -> Store:
     """The store of a cloud connection (registered, so ``find`` answers for its URLs)."""
     store = _s3_store(name, conn) if isinstance(conn, S3Connection) else _azure_store(name, conn)
-    digest = json.dumps([name, conn.model_dump()], sort_keys=True, default=str)
-    store.settings = hashlib.sha256(digest.encode()).hexdigest()
+    settings = conn.model_dump()
+    store.settings = _digest([name, settings, _generation])
+    settings.pop("path_prefix", None)
+    store.credentials = _digest(settings)
     return register(store)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def location(
@@ -175,7 +221,8 @@ def _container_of(name: str, path: str, where: Where | None) -> tuple[str, str]:
         parts = urlsplit(path)
         if parts.scheme.lower() in ("abfss", "abfs", "wasbs", "wasb", "az"):
             return parts.netloc.split("@", 1)[0], path
-        first = ""
+        segments = parts.path.strip("/").split("/")  # https://ACCOUNT.blob.../CONTAINER/...
+        first = segments[0] if parts.hostname and "." in parts.hostname else ""
     else:
         first, _, path = path.strip("/").partition("/")
     if not _CONTAINER.match(first):
@@ -234,10 +281,11 @@ def _s3_store(name: str, conn: S3Connection) -> Store:
         }
         if conn.endpoint_url:
             kwargs["client_kwargs"]["endpoint_url"] = conn.endpoint_url
-        if conn.profile and not conn.access_key_id:
-            kwargs["profile"] = conn.profile
-        else:
+        if conn.access_key_id:
             kwargs.update(credentials())
+        elif conn.profile:
+            kwargs["profile"] = conn.profile
+        # else: botocore's default chain, which refreshes expiring session tokens itself
         return s3fs.S3FileSystem(**kwargs)
 
     def delta() -> dict[str, str]:
@@ -316,7 +364,14 @@ def _azure_store(name: str, conn: AzureConnection) -> Store:
                 ) from None
         return {}
 
+    made: list[Any] = []  # the credential, made once: it caches its tokens
+
     def credential() -> Any:
+        if not made:
+            made.append(make_credential())
+        return made[0]
+
+    def make_credential() -> Any:
         identity = _require("azure.identity", conn.type)
         if mode == "service_principal":
             return identity.ClientSecretCredential(
@@ -440,11 +495,20 @@ def _join(base: str, path: str) -> str:
 
 
 def _normalize_url(url: str, store: Store, where: Where | None) -> str:
-    """A path given as a full URL, in the store's canonical form."""
+    """A path given as a full URL, in the store's canonical form (in the connection's own
+    bucket, or account and container)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            f"the path {url.split('?', 1)[0]} carries a query or a fragment (`?`, `#`)",
+            where=where,
+            hint="give the path alone; credentials such as a SAS token belong in the "
+            "connection (`sas_token:`)",
+        )
+    parts = parts._replace(path=unquote(parts.path))
     if store.kind == "s3":
-        if scheme not in ("s3", "s3a", "s3n"):
+        if scheme not in ("s3", "s3a", "s3n") or parts.netloc != _split(store.root)[1]:
             raise _foreign(url, store, where)
         return _join(f"s3://{parts.netloc}", parts.path)
     account = store.root.split("@", 1)[1].split(".", 1)[0]
@@ -466,6 +530,8 @@ def _normalize_url(url: str, store: Store, where: Where | None) -> str:
             path = path[len(account_path) :]
         container, _, path = path.lstrip("/").partition("/")
     else:
+        raise _foreign(url, store, where)
+    if container != _split(store.root)[1]:
         raise _foreign(url, store, where)
     return _join(f"abfss://{container}@{account}.dfs.core.windows.net", path)
 
@@ -493,7 +559,14 @@ def list_files(uri: str, fmt: str) -> list[str]:
     fs, path = store.fs(), store.fs_path(uri)
     with errors(store, uri):
         if any(ch in path for ch in "*?["):
-            found = [p for p in fs.glob(path) if not fs.isdir(p)]
+            wild = min(path.find(c) for c in "*?[" if c in path)
+            fixed = path[: path.rfind("/", 0, wild) + 1]  # the folder before the wildcard
+            matches = fs.glob(path, detail=True)
+            found = [
+                p
+                for p, info in matches.items()
+                if info.get("type") != "directory" and not _hidden(p[len(fixed) :])
+            ]
         elif fs.isfile(path):
             found = [path]
         elif fs.isdir(path):
@@ -588,8 +661,18 @@ def probe(store: Store) -> None:
     StoreError when the credentials are refused or the endpoint cannot be reached."""
     # a listing, not `exists`: adlfs answers True for a container it cannot read; an
     # empty place (nothing written there yet) is fine
-    with errors(store, store.root), contextlib.suppress(FileNotFoundError):
-        store.fs().ls(store.fs_path(store.root), detail=False)
+    with errors(store, store.root):
+        fs = store.fs()
+        with contextlib.suppress(FileNotFoundError):
+            fs.ls(store.fs_path(store.root), detail=False)
+        top = store.fs_path(store.root).split("/", 1)[0]
+        if not fs.exists(top):
+            what = "bucket" if store.kind == "s3" else "container"
+            raise StoreError(
+                f"{store.describe()}: the {what} '{top}' does not exist",
+                hint=f"create it, or fix `{'bucket' if store.kind == 's3' else 'container'}:` "
+                "in the connection",
+            )
 
 
 # --- local copies of inputs --------------------------------------------------------------
@@ -616,13 +699,25 @@ def local_root(uri: str) -> str:
 
 
 def _cache_path(url: str) -> str:
+    """The local copy of ``url``: under a folder per store (its URL and endpoint), with the
+    key's folders kept; a key that would climb out of its folder is refused."""
     global _cache_dir
     with _cache_lock:
         if _cache_dir is None:
             _cache_dir = tempfile.mkdtemp(prefix="lakestory-inputs-")
             atexit.register(shutil.rmtree, _cache_dir, True)
-    scheme, bucket, key = _split(url)
-    return os.path.join(_cache_dir, scheme, quote(bucket, safe=""), *key.split("/"))
+    store = find(url)
+    scheme, rest = url.split("://", 1)
+    netloc, _, key = rest.partition("/")
+    where = f"{scheme}://{netloc} {store.endpoint if store else ''}"
+    top = hashlib.sha256(where.encode()).hexdigest()[:16]
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+        raise DataError(
+            f"cannot read {url}: its name has an empty, '.' or '..' folder",
+            hint="rename the object; lakestory keeps the folders of the files it reads",
+        )
+    return os.path.join(_cache_dir, top, quote(netloc.split("@", 1)[0], safe=""), *parts)
 
 
 def _download(urls: list[str]) -> list[str]:
@@ -660,10 +755,11 @@ def staged_replace(uri: str) -> Iterator[str]:
     """Yield a local path to write to; on success put it in place of ``uri``.
 
     A single file is one PUT (atomic on object stores). A folder is uploaded beside the
-    target first (the slow part, where most failures happen); then the target's old
-    objects are replaced by server-side copies and the leftovers deleted. Object stores
-    have no rename, so a failure inside that last step can leave a mix: Delta tables, whose
-    commits are atomic, are the choice when that matters.
+    target first (the slow part, where most failures happen, and where a failure leaves
+    the target as it was); then the target's objects are replaced by server-side copies
+    and the old ones deleted. Object stores have no rename, so a failure inside that last
+    step can leave a mix: Delta tables, whose commits are atomic, are the choice when that
+    matters.
     """
     store = _store(uri)
     target = uri.rstrip("/")
@@ -678,30 +774,25 @@ def staged_replace(uri: str) -> Iterator[str]:
                 fs.put_file(local, dest)
                 cancel.committed(target)
                 return
-            tag = uuid.uuid4().hex[:12]
-            parent, name = dest.rsplit("/", 1)
-            staging = f"{parent}/.{name}.lakestory-tmp-{tag}"
-            fs.put(local.rstrip("/") + "/", staging + "/", recursive=True)
-            try:
-                new = {p[len(staging) + 1 :] for p in fs.find(staging)}
+            with _uploaded(fs, local, dest) as (staging, new):
                 old = {p[len(dest) + 1 :] for p in fs.find(dest)} if fs.exists(dest) else set()
                 cancel.committed(target)
-                for rel in sorted(new):
+                for rel in new:
                     fs.copy(f"{staging}/{rel}", f"{dest}/{rel}")
-                stale = [f"{dest}/{rel}" for rel in sorted(old - new)]
+                stale = [f"{dest}/{rel}" for rel in sorted(old - set(new))]
                 if stale:
                     fs.rm(stale)
                 if fs.isfile(dest):  # the target was a single object before
                     fs.rm_file(dest)
-            finally:
-                fs.rm(staging, recursive=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 @contextmanager
 def staged_append(uri: str) -> Iterator[str]:
-    """Yield a local folder; on success upload its files into the ``uri`` folder."""
+    """Yield a local folder; on success its files join the ``uri`` folder: uploaded
+    beside it first, then copied in (on a failure while copying, the files already copied
+    are deleted again: their names are new)."""
     store = _store(uri)
     target = uri.rstrip("/")
     work = tempfile.mkdtemp(prefix="lakestory-out-")
@@ -709,15 +800,42 @@ def staged_append(uri: str) -> Iterator[str]:
         yield work
         cancel.check()
         fs, dest = store.fs(), store.fs_path(target)
-        with errors(store, target):
+        with errors(store, target), _uploaded(fs, work, dest) as (staging, new):
             cancel.committed(target)
-            for dirpath, _dirs, files in os.walk(work):
-                rel = os.path.relpath(dirpath, work)
-                for f in files:
-                    key = f if rel == "." else f"{rel.replace(os.sep, '/')}/{f}"
-                    fs.put_file(os.path.join(dirpath, f), f"{dest}/{key}")
+            done: list[str] = []
+            try:
+                for rel in new:
+                    fs.copy(f"{staging}/{rel}", f"{dest}/{rel}")
+                    done.append(f"{dest}/{rel}")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    if done:
+                        fs.rm(done)
+                cancel.undone(target)
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def _uploaded(fs: Any, folder: str, dest: str) -> Iterator[tuple[str, list[str]]]:
+    """Upload the files under the local ``folder`` to a hidden staging prefix beside
+    ``dest``; yield (staging prefix, relative names); remove the staging prefix after,
+    whatever happened."""
+    parent, name = dest.rsplit("/", 1)
+    staging = f"{parent}/.{name}.lakestory-tmp-{uuid.uuid4().hex[:12]}"
+    names = []
+    for dirpath, _dirs, files in os.walk(folder):
+        rel = os.path.relpath(dirpath, folder)
+        names += [f if rel == "." else f"{rel.replace(os.sep, '/')}/{f}" for f in files]
+    try:
+        for rel in sorted(names):
+            fs.put_file(os.path.join(folder, *rel.split("/")), f"{staging}/{rel}")
+        yield staging, sorted(names)
+    finally:
+        with contextlib.suppress(Exception):
+            if names:
+                fs.rm([f"{staging}/{rel}" for rel in names])
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -735,7 +853,7 @@ def errors(store: Store, uri: str) -> Iterator[None]:
     (never a secret), and what to do."""
     try:
         yield
-    except (ConfigError, DataError, StoreError, cancel.Cancelled, FileNotFoundError):
+    except (ConfigError, DataError, StoreError, cancel.Cancelled):
         raise
     except Exception as exc:
         if type(exc).__name__ in _PASSTHROUGH:
@@ -746,58 +864,104 @@ def errors(store: Store, uri: str) -> Iterator[None]:
 # deltalake's own answers, which its callers handle
 _PASSTHROUGH = frozenset({"TableNotFoundError", "CommitFailedError", "SchemaMismatchError"})
 
+_REFUSED_CODES = frozenset(
+    {
+        "accessdenied",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "expiredtoken",
+        "invalidtoken",
+        "authenticationfailed",
+        "authorizationfailure",
+        "authorizationpermissionmismatch",
+        "insufficientaccountpermissions",
+    }
+)
+_REFUSED_WORDS = (
+    "forbidden",
+    "access denied",
+    "not authorized",
+    "server failed to authenticate",
+    "clientauthenticationerror",
+    "invalid credentials",
+    "lacked the necessary privileges",
+    *_REFUSED_CODES,
+)
+_MISSING_CODES = frozenset({"nosuchbucket", "containernotfound", "filesystemnotfound"})
+
 
 def store_error(store: Store, uri: str, exc: BaseException) -> DataError | StoreError:
     """The error to report for a failed call to ``store``: a StoreError when it refused
-    the credentials or could not be reached, else a DataError."""
+    the credentials (not retried) or could not be reached or was busy (retried under the
+    project's `retry:`), else a DataError. Judged by the HTTP status and error code where
+    the exception carries them, else by its words with the path taken out (a date such as
+    ``dt=20240403`` in a path is no status code)."""
     text = current_redactor().redact_text(f"{type(exc).__name__}: {exc}")
-    low = text.lower()
-    if any(
-        word in low
-        for word in (
-            "403",
-            "forbidden",
-            "accessdenied",
-            "access denied",
-            "invalidaccesskeyid",
-            "signaturedoesnotmatch",
-            "authenticationfailed",
-            "authorizationfailure",
-            "server failed to authenticate",
-            "clientauthenticationerror",
-            "invalid credentials",
+    status, code = _status_and_code(exc)
+    words = text.lower()
+    for place in {uri, uri.rstrip("/"), store.fs_path(uri)}:
+        words = words.replace(place.lower(), "<path>")
+    if isinstance(exc, FileNotFoundError) and code not in _MISSING_CODES:
+        return DataError(
+            f"{store.describe()}: {uri} does not exist (any more)",
+            hint="check the path; another process may have moved or deleted it",
         )
+    if (
+        isinstance(exc, PermissionError)
+        or status in (401, 403)
+        or code in _REFUSED_CODES
+        or any(w in words for w in _REFUSED_WORDS)
     ):
         return StoreError(
             f"{store.describe()}: the store refused the credentials",
             detail=_first_line(text),
             hint=_credential_hint(store),
         )
-    if any(
-        word in low
-        for word in (
-            "connect",
-            "timed out",
-            "timeout",
-            "name or service not known",
-            "unreachable",
-            "refused",
-            "dns",
-        )
-    ):
-        return StoreError(
-            f"{store.describe()}: cannot reach {store.endpoint}",
-            detail=_first_line(text),
-            hint="check the endpoint (`endpoint_url`), the network and the firewall; the "
-            f"connection attempt gives up after {CONNECT_TIMEOUT_S} s",
-        )
-    if "nosuchbucket" in low or "containernotfound" in low or "bucket does not exist" in low:
+    if code in _MISSING_CODES or "bucket does not exist" in words:
         return DataError(
             f"{store.describe()}: the bucket or container of {uri} does not exist",
             detail=_first_line(text),
             hint="create it, or fix `bucket:` / `container:` in the connection",
         )
+    unreachable = isinstance(exc, ConnectionError | TimeoutError) or any(
+        w in words
+        for w in ("could not connect", "connection refused", "timed out", "timeout",
+                  "name or service not known", "unreachable", "dns error", "connect error")
+    )  # fmt: skip
+    if unreachable or is_transient(exc) or (status or 0) >= 500 or status == 429:
+        error = StoreError(
+            f"{store.describe()}: cannot reach {store.endpoint}"
+            if unreachable
+            else f"{store.describe()}: the store is busy or failing (retried)",
+            detail=_first_line(text),
+            hint="check the endpoint (`endpoint_url`), the network and the firewall; the "
+            f"connection attempt gives up after {CONNECT_TIMEOUT_S} s"
+            if unreachable
+            else "run again later; set `retry:` to retry such errors by themselves",
+        )
+        error.transient = True
+        return error
     return DataError(f"{store.describe()}: {_first_line(text)}", detail=f"at {uri}")
+
+
+def _status_and_code(exc: BaseException) -> tuple[int | None, str | None]:
+    """The HTTP status and error code of ``exc`` or an exception it wraps (botocore's
+    ClientError, azure-core's HttpResponseError)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):  # botocore
+            error = response.get("Error", {})
+            meta = response.get("ResponseMetadata", {})
+            return meta.get("HTTPStatusCode"), str(error.get("Code") or "").lower() or None
+        status = getattr(current, "status_code", None)
+        if isinstance(status, int):  # azure-core
+            code = getattr(current, "error_code", None)
+            return status, str(code).lower() if code else None
+        current = current.__cause__ or current.__context__
+    return None, None
 
 
 def _credential_hint(store: Store) -> str:

@@ -132,3 +132,53 @@ def test_without_a_container_a_path_starts_with_one() -> None:
     assert stores.location("lake", conn, url).uri == url
     with pytest.raises(ConfigError, match="'_lakestory_system' is not a container name"):
         stores.location("lake", conn, "_lakestory_system")
+
+
+def test_errors_are_judged_by_status_and_code_not_by_digits_in_the_path() -> None:
+    store = stores.store_for("lake", adls(container="judge"))
+    uri = store.root + "/daily/dt=20240403/x.csv"  # 403 in a path is no refusal
+    down = stores.store_error(store, uri, OSError(f"could not connect to {uri}"))
+    assert isinstance(down, StoreError) and down.what.endswith(
+        "cannot reach acme.blob.core.windows.net"
+    )
+    assert down.transient  # retried under the project's `retry:`
+
+    class HttpResponseError(Exception):
+        status_code = 403
+        error_code = "AuthorizationPermissionMismatch"
+
+    refused = stores.store_error(store, uri, HttpResponseError("This request is not authorized"))
+    assert isinstance(refused, StoreError) and not refused.transient
+    assert "refused the credentials" in refused.what
+
+    class Busy(Exception):
+        status_code = 503
+        error_code = "ServerBusy"
+
+    busy = stores.store_error(store, uri, Busy("try later"))
+    assert isinstance(busy, StoreError) and busy.transient
+    gone = stores.store_error(store, uri, FileNotFoundError(uri))
+    assert isinstance(gone, DataError) and "does not exist (any more)" in gone.what
+
+
+def test_paths_outside_the_bucket_or_with_a_query_are_refused() -> None:
+    with pytest.raises(ConfigError, match="is not in connection 'raw'"):
+        stores.location("raw", s3(bucket="mine"), "s3://someone-elses/x.parquet")
+    with pytest.raises(ConfigError, match="carries a query or a fragment"):
+        stores.location("lake", adls(container="q"), "https://acme.blob.core.windows.net/q/x?sv=1")
+    spaced = stores.location("lake", adls(container="q"), "az://q/my%20file.csv")
+    assert spaced.uri.endswith("/my file.csv")
+
+
+def test_two_connections_may_not_reach_one_place_with_different_credentials() -> None:
+    stores.new_generation()
+    stores.store_for("reader", adls(container="shared", auth_mode="sas", sas_token="c2Fz"))
+    with pytest.raises(ConfigError, match="connections 'reader' and 'writer' reach the same"):
+        stores.store_for("writer", adls(container="shared", path_prefix="sub"))
+    stores.store_for("also", adls(container="shared", auth_mode="sas", sas_token="c2Fz"))
+
+
+def test_a_key_that_climbs_out_of_its_folder_is_not_downloaded() -> None:
+    store = stores.store_for("raw", s3(bucket="climb"))
+    with pytest.raises(DataError, match=r"an empty, '\.' or '\.\.' folder"):
+        stores.localize([store.root + "/landing/../../../../etc/x.csv"])
