@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lakestory.config.models import ReadConfig as Read
     from lakestory.config.models import StepConfig as Step
     from lakestory.config.models import WriteConfig as Write
-    from lakestory.io.storage import Storage
+    from lakestory.io.storage import DatabaseStorage, Storage
 
 _LAZY = {
     "Project": ("lakestory.api", "Project"),
@@ -53,7 +53,9 @@ __all__ = [
 ]
 
 
-def storage(connection: str, project: str | os.PathLike[str] = "lakestory.yaml") -> Storage:
+def storage(
+    connection: str, project: str | os.PathLike[str] = "lakestory.yaml"
+) -> Storage | DatabaseStorage:
     """Direct access to a connection's files (``list``, ``read``, ``write``, ``exists``,
     ``delete``), with the credentials of ``project``'s connection (``lakestory.yaml`` in
     the current folder by default): ``lakestory.storage("data_lake").list("bronze/")``."""

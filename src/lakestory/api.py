@@ -45,7 +45,7 @@ from lakestory.story.files import story_root
 from lakestory.transforms.sqlcache import SqlCache
 
 if TYPE_CHECKING:
-    from lakestory.io.storage import Storage
+    from lakestory.io.storage import DatabaseStorage, Storage
 
 __all__ = ["NodeRecord", "Plan", "Project", "RunResult", "SecretStatus", "check_secrets"]
 
@@ -132,9 +132,10 @@ class Project:
         ErrorList([e for e in found if not isinstance(e, NotSupportedYet)]).raise_if_any()
         return found
 
-    def storage(self, connection: str) -> Storage:
-        """Direct access to a connection's files (``list``, ``read``, ``write``,
-        ``exists``, ``delete``), with its credentials: see docs/connections.md."""
+    def storage(self, connection: str) -> Storage | DatabaseStorage:
+        """Direct access to a connection's files, or a database's tables (``list``,
+        ``read``, ``write``, ``exists``, ``delete``), with its credentials: see
+        docs/connections.md."""
         from lakestory.io.storage import storage_for
 
         return storage_for(connection, dict(self.config.connections), self.loaded.root_dir)

@@ -537,3 +537,46 @@ def test_the_spark_engine_reads_and_writes_a_store(
     ]
     parts = [k for k in s3_lake.keys("sp/out/export") if k.endswith(".parquet")]
     assert len(parts) >= 1 and not [k for k in s3_lake.keys("sp") if "_SUCCESS" in k]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "sql"])
+def test_the_storage_api_on_a_database(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakestory
+
+    if kind == "postgres":
+        db = request.getfixturevalue("postgres_db")
+        monkeypatch.setenv("TEST_PG_PASSWORD", db.password)
+        conn: dict[str, Any] = {
+            "type": "postgres",
+            "host": db.host,
+            "port": db.port,
+            "database": db.database,
+            "username": db.user,
+            "password": "${TEST_PG_PASSWORD}",
+        }
+    else:
+        conn = {"type": "sql", "url": f"sqlite:///{tmp_path / 'shop.db'}"}
+    (tmp_path / "lakestory.yaml").write_text(
+        f"project: api\nconnections:\n  db: {json.dumps(conn)}\n"
+        "pipelines:\n  - pipeline: p\n    nodes:\n      - name: n\n"
+        "        transform: {steps: [{sql: 'SELECT 1 AS x'}]}\n"
+    )
+    db_store = lakestory.storage("db", tmp_path / "lakestory.yaml")
+    people = pa.table({"id": [1, 2], "name": ["Ann", "Bob"]})
+    db_store.write("people", people, mode="upsert", keys=["id"])
+    db_store.write("people", pa.table({"id": [2, 3], "name": ["Bo", "Cy"]}), "upsert", ["id"])
+    rows = db_store.read("people").sort_by("id").to_pylist()
+    assert rows == [
+        {"id": 1, "name": "Ann"},
+        {"id": 2, "name": "Bo"},
+        {"id": 3, "name": "Cy"},
+    ]
+    counted = db_store.read(query="SELECT COUNT(*) AS n FROM people")
+    assert counted.column(0).to_pylist() == [3]
+    listed = db_store.list()
+    assert [n.rsplit(".", 1)[-1] for n in listed] == ["people"]
+    assert db_store.exists("people") and not db_store.exists("nobody")
+    db_store.delete("people")
+    assert not db_store.exists("people")

@@ -20,6 +20,7 @@ import builtins
 import fnmatch
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -270,12 +271,122 @@ def _as_arrow(data: Any) -> pa.Table:
     raise TypeError(f"cannot write a {type(data).__name__}: give a pyarrow, pandas or polars table")
 
 
+class DatabaseStorage:
+    """Tables on a database connection (``postgres`` or ``sql``): ``list`` names its tables,
+    ``read`` a table or a query, ``write`` overwrites, appends or upserts in one
+    transaction (as in a pipeline), ``exists`` and ``delete`` (DROP TABLE)."""
+
+    def __init__(self, name: str, conn: Any) -> None:
+        self.name = name
+        self._conn = conn
+
+    def __repr__(self) -> str:
+        return f"DatabaseStorage({self.name!r}, {self._conn.type!r})"
+
+    def _location(self, what: str, query: bool = False) -> Any:
+        from lakestory.io import databases
+
+        return databases.location(self.name, self._conn, what, query=query)
+
+    def read(self, table: str | None = None, *, query: str | None = None) -> pa.Table:
+        """A table (``schema.name``) or the result of ``query``, as a pyarrow Table."""
+        from lakestory.io import databases
+        from lakestory.io.specs import Source
+
+        if (table is None) == (query is None):
+            raise ConfigError("read needs a table or a query (one of them)")
+        if query is not None:
+            source = Source(self._location(query, query=True), "query")
+        else:
+            source = Source(self._location(str(table)), "table")
+        return databases.read(source, self._conn).read_all()
+
+    def write(
+        self, table: str, data: Any, mode: str = "overwrite", keys: Sequence[str] = ()
+    ) -> None:
+        """Write a table (pyarrow, pandas, polars ...) with ``mode`` overwrite, append,
+        upsert or append_once (the last two by ``keys``), in one transaction."""
+        from lakestory.io import databases
+        from lakestory.io.specs import Target
+
+        arrow = _as_arrow(data)
+        reader = pa.RecordBatchReader.from_batches(arrow.schema, arrow.to_batches())
+        target = Target(self._location(table), "table", mode, keys=tuple(keys))
+        databases.write(reader, target, self._conn)
+
+    def list(self, prefix: str = "", pattern: str | None = None) -> builtins.list[str]:
+        """The tables, as ``schema.name``, sorted; ``prefix`` and ``pattern`` (a glob)
+        filter them."""
+        if self._conn.type == "postgres":
+            rows = self.read(
+                query="SELECT table_schema || '.' || table_name AS name "
+                "FROM information_schema.tables "
+                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            )
+            names = [str(n) for n in rows.column("name").to_pylist()]
+        else:
+            import sqlalchemy
+
+            from lakestory.io import sqltables
+
+            engine = sqltables._engine(self.name, self._conn)
+            try:
+                found = sqlalchemy.inspect(engine)
+                schema = found.default_schema_name
+                names = [f"{schema}.{t}" if schema else t for t in found.get_table_names()]
+            finally:
+                engine.dispose()
+        names = [n for n in names if n.startswith(prefix)]
+        if pattern:
+            names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+        return sorted(names)
+
+    def exists(self, table: str) -> bool:
+        from lakestory.io import databases
+
+        wanted = databases.TableName.parse(table, self._default_schema())
+        if wanted.schema is None:  # the database's default schema, whatever its name
+            return wanted.name in {n.rsplit(".", 1)[-1] for n in self.list()}
+        return wanted.display() in self.list()
+
+    def delete(self, table: str) -> None:
+        """DROP TABLE (nothing when absent)."""
+        from lakestory.io import databases
+
+        name = databases.TableName.parse(table, self._default_schema()).sql()
+        if self._conn.type == "postgres":
+            db = databases._Postgres(self.name, self._conn)
+            try:
+                with db.db.cursor() as cur:
+                    cur.execute(f"DROP TABLE IF EXISTS {name}")
+                db.db.commit()
+            finally:
+                db.close()
+            return
+        import sqlalchemy
+
+        from lakestory.io import sqltables
+
+        engine = sqltables._engine(self.name, self._conn)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {name}"))
+        finally:
+            engine.dispose()
+
+    def _default_schema(self) -> str | None:
+        if self._conn.type == "postgres":
+            return str(getattr(self._conn, "db_schema", None) or "public")
+        return None
+
+
 def storage_for(
     name: str,
     connections: dict[str, Any],
     root_dir: str | os.PathLike[str],
-) -> Storage:
-    """The storage of connection ``name`` (a clear error for an unknown or a database one)."""
+) -> Storage | DatabaseStorage:
+    """The storage of connection ``name``: files on local disk or a store, or a database's
+    tables (a clear error for an unknown name)."""
     from lakestory.core.text import suggestion
 
     conn = connections.get(name)
@@ -286,8 +397,5 @@ def storage_for(
             or f"defined connections: {', '.join(connections) or 'none'}",
         )
     if not isinstance(conn, LocalConnection | S3Connection | AzureConnection):
-        raise ConfigError(
-            f"connection '{name}' is a '{conn.type}' database, not a file store",
-            hint="read and write its tables in a pipeline (`read: {connection: NAME, table: ...}`)",
-        )
+        return DatabaseStorage(name, conn)
     return Storage(name, conn, root_dir)
