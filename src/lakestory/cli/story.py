@@ -203,6 +203,14 @@ def serve(
         from lakestory.story.serve import make_server
 
         root, _ = _stories(project, env)
+        if "://" in root:
+            from lakestory.core.errors import UsageError
+
+            raise UsageError(
+                f"the stories are kept in a store ({root}); `story serve` serves a local folder",
+                hint="`lakestory story last --open` downloads and opens the newest, "
+                "`lakestory story list` lists them",
+            )
         server = make_server(root, port)
         output.out.print(f"serving {root} on http://127.0.0.1:{server.server_port}/", markup=False)
         try:
