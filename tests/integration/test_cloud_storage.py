@@ -580,3 +580,17 @@ def test_the_storage_api_on_a_database(
     assert db_store.exists("people") and not db_store.exists("nobody")
     db_store.delete("people")
     assert not db_store.exists("people")
+
+
+def test_story_retention_in_a_store(s3_lake: Lake, tmp_path: Path) -> None:
+    s3_lake.put_text("ret/in/people.csv", "id\n1\n")
+    project = one_node(tmp_path, s3_lake.connection("ret"))
+    text = project.read_text().replace(
+        "story: {enabled: false}", "story: {connection: lake, path: _stories, retention_count: 1}"
+    )
+    project.write_text(text)
+    runs = [Project.load(project).run() for _ in range(3)]
+    assert all(r.ok for r in runs)
+    kept = [k for k in s3_lake.keys("ret/_stories") if not k.endswith("/")]
+    assert len(kept) == 2  # the newest run's JSON and HTML
+    assert all(runs[-1].run_id in k for k in kept)

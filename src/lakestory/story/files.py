@@ -137,7 +137,11 @@ def apply_retention(
         return []
     now = now or datetime.now(UTC)
     cutoff = (now - timedelta(days=cfg.retention_days)).timestamp() if cfg.retention_days else None
-    stories = sorted(((paths.mtime(path), path) for _, path in _paths(root, folder)), reverse=True)
+    top = paths.join(root, folder)
+    stories = sorted(
+        ((mtime, path) for path, mtime in paths.files_under(top) if _is_story(top, path)),
+        reverse=True,
+    )
     doomed = []
     for i, (mtime, path) in enumerate(stories):
         run_id = _run_id(path)
@@ -152,6 +156,12 @@ def apply_retention(
             paths.remove(each)
     _remove_empty(paths.join(root, folder))
     return [run_id for run_id, _ in doomed]
+
+
+def _is_story(top: str, path: str) -> bool:
+    """A story's JSON directly in a date folder below ``top`` (``<top>/<day>/<run>.json``)."""
+    parts = path[len(top) :].replace("\\", "/").strip("/").split("/")
+    return len(parts) == 2 and parts[1].endswith(".json") and not parts[1].startswith(".")
 
 
 def _run_id(path: str) -> str:

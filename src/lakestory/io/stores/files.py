@@ -128,6 +128,17 @@ def _mtime(info: dict[str, Any]) -> float:
     return float(value or 0)
 
 
+def files_under(uri: str) -> list[tuple[str, float]]:
+    """(url, last-modified seconds) of every object below the folder ``uri``."""
+    store = store_of(uri)
+    fs, path = store.fs(), store.fs_path(uri)
+    with errors(store, uri):
+        if not fs.isdir(path):
+            return []
+        found = fs.find(path, detail=True)
+    return sorted((store.url(p), _mtime(info)) for p, info in found.items())
+
+
 def modified(uri: str) -> float:
     """The object's last-modified time (seconds since the epoch)."""
     store = store_of(uri)
