@@ -13,7 +13,7 @@ from pathlib import Path
 from lakestory.core import cancel
 from lakestory.io.specs import Location
 
-_EXT = {
+EXTENSIONS = {  # the files a folder read takes, by format
     "csv": (".csv", ".tsv", ".txt"),
     "json": (".json", ".jsonl", ".ndjson"),
     "parquet": (".parquet", ".pq"),
@@ -38,7 +38,7 @@ def list_files(uri: str, fmt: str) -> list[str]:
     if os.path.isfile(uri):
         return [uri]
     if os.path.isdir(uri):
-        exts = _EXT.get(fmt, ())
+        exts = EXTENSIONS.get(fmt, ())
         found = []
         for dirpath, dirnames, filenames in os.walk(uri):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
@@ -56,7 +56,7 @@ def is_delta_table(uri: str) -> bool:
 
 
 def is_single_file(uri: str, fmt: str) -> bool:
-    return uri.lower().endswith(_EXT.get(fmt, ()))
+    return uri.lower().endswith(EXTENSIONS.get(fmt, ()))
 
 
 @contextmanager

@@ -141,12 +141,6 @@ def write_text(uri: str, text: str) -> None:
         raise
 
 
-def mtime(uri: str) -> float:
-    if stores.is_remote(uri):
-        return stores.modified(uri)
-    return os.stat(uri).st_mtime
-
-
 def files_under(uri: str) -> list[tuple[str, float]]:
     """Every file below the folder ``uri`` with its modification time, in one listing on a
     store (one request per thousand objects, not one per file)."""

@@ -31,16 +31,7 @@ from lakestory.core.errors import ConfigError, DataError
 from lakestory.io import delta, local, stores
 
 FORMATS = ("delta", "parquet", "csv", "json")
-_BY_EXTENSION = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-}
+_BY_EXTENSION = {ext: fmt for fmt, exts in local.EXTENSIONS.items() for ext in exts}
 
 
 class Storage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fnmatch
 import hashlib
 import os
 import shutil
@@ -20,16 +19,11 @@ from urllib.parse import quote
 
 from lakestory.core import cancel
 from lakestory.core.errors import DataError, StoreError
+from lakestory.io.local import EXTENSIONS
 from lakestory.io.stores.failures import errors
 from lakestory.io.stores.registry import Store, find, is_remote, store_of
 
 # --- file operations ---------------------------------------------------------------------
-
-_EXT = {
-    "csv": (".csv", ".tsv", ".txt"),
-    "json": (".json", ".jsonl", ".ndjson"),
-    "parquet": (".parquet", ".pq"),
-}
 
 
 def list_files(uri: str, fmt: str) -> list[str]:
@@ -49,7 +43,7 @@ def list_files(uri: str, fmt: str) -> list[str]:
         elif fs.isfile(path):
             found = [path]
         elif fs.isdir(path):
-            exts = _EXT.get(fmt, ())
+            exts = EXTENSIONS.get(fmt, ())
             found = [
                 p for p in fs.find(path) if p.lower().endswith(exts) and not _hidden(p[len(path) :])
             ]
@@ -82,10 +76,6 @@ def children(uri: str) -> list[str]:
         if not fs.isdir(path):
             return []
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
-
-
-def glob_names(uri: str, pattern: str) -> list[str]:
-    return [n for n in children(uri) if fnmatch.fnmatch(n, pattern)]
 
 
 def remove(uri: str) -> None:
@@ -137,13 +127,6 @@ def files_under(uri: str) -> list[tuple[str, float]]:
             return []
         found = fs.find(path, detail=True)
     return sorted((store.url(p), _mtime(info)) for p, info in found.items())
-
-
-def modified(uri: str) -> float:
-    """The object's last-modified time (seconds since the epoch)."""
-    store = store_of(uri)
-    with errors(store, uri):
-        return float(store.fs().modified(store.fs_path(uri)).timestamp())
 
 
 def probe(store: Store) -> None:
