@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from lakestory.config.loader import LoadedConfig, node_where
 from lakestory.config.models import (
     AzureConnection,
@@ -44,6 +46,7 @@ from lakestory.io.specs import Location, Source, Target
 from lakestory.quality import Suite
 from lakestory.runtime.suites import node_suites
 from lakestory.transforms import python as pysteps
+from lakestory.transforms import transformers as tf
 from lakestory.transforms.sensitivity import Sensitive, names, through_steps
 from lakestory.transforms.sqlcache import SqlCache
 
@@ -262,10 +265,6 @@ class _Builder:
         sub = self.step_path(node, i)
         label = f"{'.'.join(map(str, sub[:-1]))}[{i}] ({cfg.kind})"
         w = self.where(node, *sub, pipeline=pipeline, step=label)
-        if cfg.transformer:
-            from lakestory.config.errors import not_supported
-
-            raise not_supported("transformer", "built-in transformers", w)
         if cfg.function:
             if not has_data:
                 raise ConfigError(
@@ -275,10 +274,20 @@ class _Builder:
                 )
             pysteps.locate_function(cfg.function, cfg.params, w, self.root)
             return Step(i, "function", cfg.function, w, params=dict(cfg.params))
-        text = cfg.sql or self.sql_file(cfg.sql_file or "", w)
+        if cfg.transformer:
+            text = self.transformer_sql(node, sub, cfg, pipeline, label)
+        else:
+            text = cfg.sql or self.sql_file(cfg.sql_file or "", w)
         try:
             table_refs = self.sql.refs(text)
         except SqlError as exc:  # found before anything runs: a config error (exit 2)
+            if cfg.transformer:
+                raise ConfigError(
+                    f"transformer '{cfg.transformer}' built invalid Spark SQL: {exc.what}",
+                    where=self.where(node, *sub, "params", pipeline=pipeline, step=label),
+                    hint="check the SQL expressions and conditions in its params",
+                    detail=text,
+                ) from None
             line, column = exc.where.line or 1, exc.where.column or 1
             raise InvalidSql(
                 exc.what,
@@ -303,6 +312,49 @@ class _Builder:
             if got:
                 refs[(ref.qualifier, ref.name)] = got
         return Step(i, "sql", text, w, refs=refs)
+
+    def transformer_sql(
+        self,
+        node: NodeConfig,
+        sub: tuple[str | int, ...],
+        cfg: StepConfig,
+        pipeline: str,
+        label: str,
+    ) -> str:
+        """The Spark SQL a transformer step builds from its params (validated here)."""
+        name = cfg.transformer or ""
+        w = self.where(node, *sub, "transformer", pipeline=pipeline, step=label)
+        spec = tf.REGISTRY.get(name)
+        if spec is None and "." in name:
+            spec = tf.spec_of(pysteps.resolve_function(name, w, self.root))
+            if spec is None:
+                raise ConfigError(
+                    f"'{name}' is not a transformer",
+                    where=w,
+                    hint="decorate it with @transformer from lakestory.transforms.transformers",
+                )
+        if spec is None:
+            raise ConfigError(
+                f"unknown transformer '{name}'",
+                where=w,
+                hint=suggestion(name, tf.REGISTRY)
+                or "see `lakestory list transformers`; your own are named module.function",
+            )
+        try:
+            return spec.sql(dict(cfg.params))
+        except ValidationError as exc:
+            what, key, hint = tf.describe_error(exc, spec.params)
+            at = ("params", key) if key and key in cfg.params else ("params",)
+            explain = (
+                f"see `lakestory explain {name}` for its params and an example"
+                if name in tf.REGISTRY
+                else f"its params are checked by {spec.params.__name__} in {name}'s module"
+            )
+            raise ConfigError(
+                f"transformer '{name}': params.{what}",
+                where=self.where(node, *sub, *at, pipeline=pipeline, step=label),
+                hint=f"{hint}; {explain}" if hint else explain,
+            ) from None
 
     def sql_where(
         self,
