@@ -256,3 +256,15 @@ def test_a_user_transformer_checks_its_params(
     assert result.exit_code == 2
     assert "transformer 'steps.double_qty': params.col: unknown param" in result.stderr
     assert "did you mean 'column'?" in result.stderr
+
+
+def test_a_transformer_on_a_node_without_data_says_so(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    yaml = UNION.replace(
+        "read: {connection: raw, path: customers.csv}\n        transform: [", "transform: ["
+    )
+    result = cli("validate", project(yaml, DATA) / "lakestory.yaml")
+    assert result.exit_code == 2
+    assert "node p.old, transform[0] (transformer)" in result.stderr
+    assert "a transformer step needs data, but this node has none before it" in result.stderr

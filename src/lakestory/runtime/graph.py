@@ -274,6 +274,12 @@ class _Builder:
                 )
             pysteps.locate_function(cfg.function, cfg.params, w, self.root)
             return Step(i, "function", cfg.function, w, params=dict(cfg.params))
+        if cfg.transformer and not has_data:
+            raise ConfigError(
+                "a transformer step needs data, but this node has none before it",
+                where=w,
+                hint=_NO_DATA_HINT,
+            )
         if cfg.transformer:
             text = self.transformer_sql(node, sub, cfg, pipeline, label)
         else:
