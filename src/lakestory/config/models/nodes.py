@@ -75,7 +75,8 @@ class ReadConfig(Strict):
 
 
 class StepConfig(Strict):
-    """One transform step: exactly one of ``sql``, ``sql_file`` or ``function``."""
+    """One transform step: exactly one of ``sql``, ``sql_file``, ``function`` or
+    ``transformer``."""
 
     sql: str | None = None
     sql_file: str | None = None
@@ -88,11 +89,11 @@ class StepConfig(Strict):
         kinds = [k for k in ("sql", "sql_file", "function", "transformer") if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError(
-                "a step needs exactly one of `sql`, `sql_file` or `function` "
+                "a step needs exactly one of `sql`, `sql_file`, `function` or `transformer` "
                 f"(found {', '.join(kinds) or 'none'})"
             )
         if self.params and not (self.function or self.transformer):
-            raise ValueError("`params` goes with `function` steps")
+            raise ValueError("`params` goes with `function` and `transformer` steps")
         return self
 
     @property
