@@ -489,3 +489,13 @@ def tag(df):
         table = DeltaTable(str(root / "lake" / "tagged")).to_pyarrow_table()
         seen.append(sorted(table.column("t").to_pylist()))
     assert seen == [["first-0", "first-1"], ["second-0", "second-1"]]
+
+
+def test_a_local_session_without_delta_lake_writes_delta_through_deltalake(
+    spark_session: Any,
+) -> None:
+    from lakestory.engines.spark import native_delta
+
+    # Delta Lake's jars are not on this session: the engine takes the deltalake path, which
+    # every other Delta test here exercises
+    assert native_delta.available(spark_session) is False

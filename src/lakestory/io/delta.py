@@ -301,7 +301,7 @@ def lakestory_commits(uri: str, after: int | None = None) -> list[tuple[int, dic
         return []
     found = []
     for entry in log_of.history(limit):
-        raw = entry.get(COMMIT_KEY)
+        raw = entry.get(COMMIT_KEY) or _from_user_metadata(entry.get("userMetadata"))
         version = entry.get("version")
         if raw is None or version is None or (after is not None and version <= after):
             continue
@@ -310,6 +310,20 @@ def lakestory_commits(uri: str, after: int | None = None) -> list[tuple[int, dic
         except (TypeError, ValueError):
             continue
     return sorted(found, key=lambda vm: vm[0])
+
+
+def _from_user_metadata(text: Any) -> str | None:
+    """lakestory's metadata in a commit Spark's own Delta Lake made: its ``userMetadata``
+    holds ``{"lakestory": {...}}``."""
+    if not isinstance(text, str):
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(found, dict) and isinstance(found.get(COMMIT_KEY), dict):
+        return json.dumps(found[COMMIT_KEY])
+    return None
 
 
 def _version(uri: str) -> int | None:

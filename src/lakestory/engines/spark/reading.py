@@ -27,7 +27,7 @@ from lakestory.engines.files import (
     infer_types,
     input_files,
 )
-from lakestory.engines.spark import errors
+from lakestory.engines.spark import errors, native_delta
 from lakestory.io import delta, paths
 from lakestory.io.specs import Source
 
@@ -201,7 +201,11 @@ def _folder(uri: str, remote: bool = False) -> str | None:
     return None if os.path.isfile(path) or (remote and not os.path.isdir(path)) else path
 
 
-def read_delta(spark: SparkSession, source: Source) -> tuple[DataFrame, int]:
+def read_delta(spark: SparkSession, source: Source) -> tuple[DataFrame, int | None]:
+    """The table through Spark's own Delta Lake when the session has it (rows counted by
+    the caller), else through deltalake and Arrow."""
+    if native_delta.available(spark):
+        return native_delta.read(spark, source), None
     uri = source.location.uri.rstrip("/")
     table = delta.open_table(uri, source.location.display(), source.version, source.timestamp)
     data = table.to_pyarrow_table()

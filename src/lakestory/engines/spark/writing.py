@@ -1,18 +1,20 @@
-"""Writing Spark frames: Delta through deltalake and Arrow (one commit), CSV/JSON/Parquet with
-Spark's own writers into a staging folder that is swapped in whole."""
+"""Writing Spark frames: Delta through Spark's own Delta Lake when the session has it, else
+through deltalake and Arrow (one commit either way); CSV/JSON/Parquet with Spark's own
+writers into a staging folder that is swapped in whole."""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
+import uuid
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, DataFrameWriter
 
 from lakestory.core.errors import WriteError
 from lakestory.engines import delta_target
-from lakestory.engines.spark import errors
+from lakestory.engines.spark import errors, native_delta
 from lakestory.engines.spark.reading import portable
 from lakestory.io import delta, paths
 from lakestory.io.specs import Target, WriteOutcome
@@ -52,6 +54,11 @@ def is_cached(df: DataFrame) -> bool:
 
 
 def write(df: DataFrame, target: Target, commit: delta.Commit) -> WriteOutcome:
+    if target.format == "delta" and native_delta.available(df.sparkSession):
+        try:
+            return native_delta.write(df, target, commit)
+        except errors.SPARK_ERRORS as exc:
+            raise errors.write_error(exc, target.location.display()) from None
     if target.format == "delta":
         table = _collect(df, target)
         try:
@@ -64,6 +71,12 @@ def write(df: DataFrame, target: Target, commit: delta.Commit) -> WriteOutcome:
 def merge(
     df: DataFrame, target: Target, spec: delta.MergeSpec, commit: delta.Commit
 ) -> WriteOutcome:
+    if native_delta.available(df.sparkSession):
+        view = f"lakestory_merge_{uuid.uuid4().hex[:12]}"
+        try:
+            return native_delta.merge(df, target, spec, commit, view)
+        except errors.SPARK_ERRORS as exc:
+            raise errors.write_error(exc, target.location.display()) from None
     table = _collect(df, target)
     try:
         return delta_target.merge(_stream(table), target, spec, commit)
