@@ -29,10 +29,14 @@ _KNOWN: dict[int, bool] = {}  # id of a SparkContext -> whether it has Delta Lak
 
 def available(spark: SparkSession) -> bool:
     """Whether the session can use Spark's own Delta Lake (asked once per context)."""
-    key = id(spark.sparkContext)
+    try:
+        context = spark.sparkContext
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+        return False
+    key = id(context)
     if key not in _KNOWN:
         try:
-            jvm: Any = spark.sparkContext._jvm
+            jvm: Any = context._jvm
             jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
             _KNOWN[key] = True
         except Exception:  # noqa: BLE001 - py4j raises its own kinds for a missing class
