@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from lakestory.secrets.redactor import MASK, current, set_current
+from support.canary import STEPS, TEXT_SUFFIXES
 
 DB_CANARY = "canary-Pw-7f3a9c1e"
 AWS_CANARY = "AKIAZ7CANARY2EXAMPLE"
-TEXT_SUFFIXES = {".json", ".jsonl", ".log", ".txt", ".html", ".yaml", ".yml", ".md", ".csv"}
 
 HEAD = """
 project: canary
@@ -42,20 +42,6 @@ FAILING = f"""
       - name: bad_py
         read: {{connection: raw, path: a.csv}}
         transform: [{{function: steps.fail, params: {{password: "${{DB_PASSWORD}}"}}}}]
-"""
-STEPS = """
-import logging
-
-log = logging.getLogger("lakestory.steps")
-
-
-def announce(df, password):
-    log.warning("connecting with password %s", password)
-    return df
-
-
-def fail(df, password):
-    raise ValueError(f"login refused for {password}")
 """
 
 

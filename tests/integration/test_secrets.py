@@ -19,6 +19,7 @@ from lakestory.api import Project
 from lakestory.secrets import keyvault
 from lakestory.secrets.providers import SecretError, SecretFetchError
 from lakestory.secrets.redactor import MASK, current, set_current
+from support.canary import STEPS, TEXT_SUFFIXES
 from support.keyvault import KeyVaultStandIn
 
 
@@ -252,21 +253,6 @@ pipelines:
         read: {{connection: raw, path: a.csv}}
         transform: [{{function: steps.fail, params: {{password: "{ref}"}}}}]
 """
-STEPS = """
-import logging
-
-log = logging.getLogger("lakestory.steps")
-
-
-def announce(df, password):
-    log.warning("connecting with password %s", password)
-    return df
-
-
-def fail(df, password):
-    raise ValueError(f"login refused for {password}")
-"""
-TEXT_SUFFIXES = {".json", ".jsonl", ".log", ".txt", ".html", ".yaml", ".yml", ".md", ".csv"}
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
