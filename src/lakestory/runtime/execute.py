@@ -22,6 +22,7 @@ from lakestory.runtime import incremental
 from lakestory.runtime.events import Event, GateBlocked, RowsQuarantined
 from lakestory.runtime.graph import Step
 from lakestory.runtime.incremental import RunContext
+from lakestory.runtime.patterns import RunPattern
 from lakestory.runtime.plan import PlannedNode
 from lakestory.runtime.records import NodeRecord
 from lakestory.secrets.redact import REDACTED, redact_rows
@@ -108,6 +109,9 @@ class NodeRun:
             cancel.check()
             df = self._step(step, df, inputs)
             self.local.append(df)
+        if node.pattern is not None:
+            cancel.check()
+            df = RunPattern(self, node.pattern).apply(df)
         assert df is not None
         checked = self._check(node.validation, df, inputs) if node.validation else None
         if checked is not None:

@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ from lakestory.config.models import (
     AzureConnection,
     LocalConnection,
     NodeConfig,
+    PatternConfig,
     PostgresConnection,
     ProjectConfig,
     S3Connection,
     SqlConnection,
     StepConfig,
+    WriteConfig,
 )
 from lakestory.config.yamlpos import SourceMap
 from lakestory.core.dag import DAG, CycleError
@@ -43,8 +45,9 @@ from lakestory.core.errors import (
 from lakestory.core.text import suggestion
 from lakestory.io import databases, formats, local, stores
 from lakestory.io.specs import Location, Source, Target
-from lakestory.quality import Suite
+from lakestory.quality import Check, Suite
 from lakestory.runtime.suites import node_suites
+from lakestory.transforms import patterns as pt
 from lakestory.transforms import python as pysteps
 from lakestory.transforms import transformers as tf
 from lakestory.transforms.sensitivity import Sensitive, names, through_steps
@@ -59,6 +62,24 @@ class Step:
     where: Where
     refs: dict[tuple[str | None, str], str] = field(default_factory=dict)  # -> node key/alias
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ResolvedPattern:
+    """A node's ``pattern:``, checked: its spec, validated params and the tables it looks
+    up (alias -> the looked-up node's key, its table, and that node's own pattern)."""
+
+    spec: pt.Pattern
+    params: Any  # the spec's params model, validated
+    where: Where
+    lookups: dict[str, tuple[str, Source, PatternConfig | None]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.spec.name,
+            "params": self.params.model_dump(mode="json", exclude_defaults=True),
+            "lookups": {a: key for a, (key, _, _) in self.lookups.items()},
+        }
 
 
 @dataclass
@@ -83,6 +104,7 @@ class ResolvedNode:
     # see lakestory.transforms.lineage; None: every column (`sensitive: true`, or unknown)
     sensitive_in: Sensitive = frozenset()
     sensitive_out: Sensitive = frozenset()
+    pattern: ResolvedPattern | None = None
 
     @property
     def config_hash(self) -> str:
@@ -189,6 +211,9 @@ class _Builder:
 
     def node(self, key: str, pipeline: str, node: NodeConfig) -> ResolvedNode:
         w = self.where(node, pipeline=pipeline)
+        spec, params = self.pattern_spec(node, pipeline) if node.pattern else (None, None)
+        if spec is not None and spec.write is not None:
+            node = self.pattern_write(node, pipeline, spec, params)
         source = self.source(node, pipeline) if node.read else None
         target = self.target(node, pipeline) if node.write else None
         inputs: dict[str, str] = {}
@@ -206,7 +231,21 @@ class _Builder:
         ]
         deps = {k for k in resolved if k}
         df_from = resolved[0] if source is None and resolved else None
-        if source is None and not node.depends_on and not node.steps:
+        makes_rows = spec is not None and not spec.needs_input
+        if spec is not None and spec.needs_input and source is None and not node.depends_on:
+            raise ConfigError(
+                f"the {spec.name} pattern needs data, but this node has none",
+                where=self.where(node, "pattern", pipeline=pipeline),
+                hint=_NO_DATA_HINT,
+            )
+        if spec is not None and makes_rows and (source or node.depends_on or node.steps):
+            raise ConfigError(
+                f"the {spec.name} pattern makes its own rows: it takes no `read`, "
+                "`depends_on` or transform steps",
+                where=self.where(node, "pattern", pipeline=pipeline),
+                hint="remove them, or put the steps in a node that reads this one",
+            )
+        if source is None and not node.depends_on and not node.steps and not makes_rows:
             raise ConfigError(
                 "the node has nothing to do: no `read`, no `depends_on` and no transform steps",
                 where=w,
@@ -218,6 +257,11 @@ class _Builder:
             for i, s in enumerate(node.steps)
         ]
         contracts, validation = node_suites(self, key, pipeline, node)
+        resolved_pattern = None
+        if spec is not None:
+            resolved_pattern = self.pattern_lookups(node, key, pipeline, spec, params)
+            deps |= {k for k, _, _ in resolved_pattern.lookups.values()}
+            validation = self.pattern_tests(node, pipeline, spec, params, validation)
         data_deps = set(inputs.values()) | {
             k for s in steps for k in s.refs.values() if k in self.by_key
         }
@@ -243,7 +287,122 @@ class _Builder:
             self.where(node, "write", pipeline=pipeline) if node.write else None,
             contracts,
             validation,
+            pattern=resolved_pattern,
         )
+
+    def pattern_spec(self, node: NodeConfig, pipeline: str) -> tuple[pt.Pattern, Any]:
+        """The node's pattern and its validated params."""
+        cfg = node.pattern
+        assert cfg is not None
+        registry = pt.load_builtins()
+        spec = registry.get(cfg.type)
+        if spec is None:
+            raise ConfigError(
+                f"unknown pattern '{cfg.type}'",
+                where=self.where(node, "pattern", "type", pipeline=pipeline),
+                hint=suggestion(cfg.type, registry)
+                or f"patterns: {', '.join(sorted(registry))} (see `lakestory list patterns`)",
+            )
+        try:
+            return spec, spec.validate(cfg.params)
+        except ValidationError as exc:
+            what, key, hint = tf.describe_error(exc, spec.params)
+            at = ("params", key) if key and key in cfg.params else ("params",)
+            explain = f"see `lakestory explain {spec.name}` for its params and an example"
+            raise ConfigError(
+                f"pattern '{spec.name}': params.{what}",
+                where=self.where(node, "pattern", *at, pipeline=pipeline),
+                hint=f"{hint}; {explain}" if hint else explain,
+            ) from None
+
+    def pattern_write(
+        self, node: NodeConfig, pipeline: str, spec: pt.Pattern, params: Any
+    ) -> NodeConfig:
+        """The node with the write settings its pattern needs (mode, keys ...). A setting
+        the user wrote differently is an error rather than silently replaced."""
+        assert spec.write is not None
+        if node.write is None:
+            raise ConfigError(
+                f"the {spec.name} pattern keeps a table: the node needs a `write:`",
+                where=self.where(node, "pattern", pipeline=pipeline),
+                hint="add `write: {connection: ..., path: ...}` (a Delta table)",
+            )
+        fields = spec.write(params)
+        given = node.write.model_dump(exclude_unset=True)
+        for name, value in fields.items():
+            if name in given and given[name] != value:
+                raise ConfigError(
+                    f"the {spec.name} pattern writes with {name}: {value!r}, not {given[name]!r}",
+                    where=self.where(node, "write", name, pipeline=pipeline),
+                    hint=f"remove `write.{name}`: the pattern sets it",
+                )
+        try:
+            write = WriteConfig.model_validate({**given, **fields})
+        except ValidationError as exc:
+            raise ConfigError(
+                f"the {spec.name} pattern cannot write this table: "
+                + exc.errors()[0]["msg"].removeprefix("Value error, "),
+                where=self.where(node, "write", pipeline=pipeline),
+                hint="patterns keep Delta tables (format: delta)",
+            ) from None
+        copy = node.model_copy(update={"write": write})
+        copy._key_path = node._key_path
+        return copy
+
+    def pattern_lookups(
+        self, node: NodeConfig, key: str, pipeline: str, spec: pt.Pattern, params: Any
+    ) -> ResolvedPattern:
+        where = self.where(node, "pattern", pipeline=pipeline)
+        found = ResolvedPattern(spec, params, where)
+        for alias, ref in (spec.lookups(params) if spec.lookups else {}).items():
+            got = self.resolve(ref, pipeline, where, f"node looked up by the {spec.name} pattern")
+            if got is None:
+                continue
+            other_pipeline, other = self.by_key[got]
+            if got == key or other.write is None:
+                raise ConfigError(
+                    f"the {spec.name} pattern looks up '{ref}', which "
+                    + ("is this node" if got == key else "writes no table"),
+                    where=where,
+                    hint="name a node that writes the table to look up (e.g. a dimension)",
+                )
+            target = self.target(other, other_pipeline)
+            assert target is not None
+            source = Source(target.location, target.format)
+            found.lookups[alias] = (got, source, other.pattern)
+        return found
+
+    def pattern_tests(
+        self,
+        node: NodeConfig,
+        pipeline: str,
+        spec: pt.Pattern,
+        params: Any,
+        validation: Suite | None,
+    ) -> Suite | None:
+        """The node's validation suite with the tests its pattern adds (e.g. a fact's
+        grain), located at the pattern."""
+        from pydantic import TypeAdapter
+
+        from lakestory.config.models.quality import TestConfig
+
+        tests = spec.tests(params) if spec.tests else []
+        if not tests:
+            return validation
+        where = self.where(node, "pattern", pipeline=pipeline)
+        adapter: TypeAdapter[Any] = TypeAdapter(TestConfig)
+        checks = tuple(
+            Check(t.label, t, where) for t in (adapter.validate_python(d) for d in tests)
+        )
+        if validation is None:
+            validation = Suite("validation", (), where)
+        if any(c.test.on_fail == "quarantine" for c in checks) and validation.quarantine is None:
+            raise ConfigError(
+                f"the {spec.name} pattern quarantines rows, but `validation.quarantine` is not set",
+                where=where,
+                hint="add `validation: {quarantine: {connection: ..., path: ...}}` to the node",
+            )
+        return replace(validation, checks=validation.checks + checks)
 
     def step_path(self, node: NodeConfig, i: int) -> tuple[str | int, ...]:
         """The YAML path of step ``i``: ``transform.steps[i]``, or ``transform[i]`` when the

@@ -47,6 +47,7 @@ class PlannedNode:
             "reads": [_source(n.source)] if n.source else [],
             "reads_tables_of": {k: _source(s) for k, s in self.from_tables.items()},
             "steps": [{"kind": s.kind, "text": s.text} for s in n.steps],
+            "pattern": n.pattern.to_dict() if n.pattern else None,
             "incremental": _incremental(n),
             "write": _target(n.target, self.full_refresh) if n.target else None,
             "checks": _checks(n),

@@ -14,6 +14,7 @@ from lakestory.config.models.connections import (
 )
 from lakestory.config.models.nodes import (
     NodeConfig,
+    PatternConfig,
     PipelineConfig,
     ReadConfig,
     StepConfig,
@@ -57,6 +58,7 @@ __all__ = [
     "MaintenanceConfig",
     "MetricsConfig",
     "NodeConfig",
+    "PatternConfig",
     "PipelineConfig",
     "PostgresConnection",
     "ProjectConfig",

@@ -107,6 +107,14 @@ class TransformConfig(Strict):
     steps: list[StepConfig] = Field(min_length=1)
 
 
+class PatternConfig(Strict):
+    """A modeling pattern applied after the transform steps: ``type`` names it (see
+    ``lakestory list patterns``) and ``params`` are checked by the pattern itself."""
+
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 def _spark_spelling(schema: dict[str, Any]) -> None:
     """JSON Schema: ``partitionBy`` (Spark's spelling) is accepted as well; the schema
     policy is spelled ``schema``."""
@@ -218,6 +226,7 @@ class NodeConfig(Strict):
     # a list is the steps themselves (made a TransformConfig before validation; the list type
     # is here so that the JSON Schema accepts the short form too)
     transform: TransformConfig | list[StepConfig] | None = None
+    pattern: PatternConfig | None = None  # after the steps, before validation
     contracts: list[TestConfig] = Field(default_factory=list)  # on the input, before transforms
     validation: ValidationConfig | None = None
     write: WriteConfig | None = None

@@ -1,0 +1,110 @@
+"""The runtime's side of a node's ``pattern:``: the :class:`PatternContext` a pattern
+composes its SQL through (see :mod:`lakestory.transforms.patterns`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from lakestory.core.errors import DataError, LakestoryError, SqlError
+from lakestory.engines.base import Frame
+from lakestory.io import delta
+from lakestory.io.specs import Source
+from lakestory.writes import spark
+
+if TYPE_CHECKING:
+    from lakestory.runtime.execute import NodeRun
+    from lakestory.runtime.graph import ResolvedPattern
+
+
+class RunPattern:
+    """A pattern's view of the node that runs it. Every frame it makes is the node's, and
+    is released with the node's other frames."""
+
+    def __init__(self, run: NodeRun, resolved: ResolvedPattern) -> None:
+        self._run = run
+        self._resolved = resolved
+        self._count = 0
+
+    @property
+    def node(self) -> str:
+        return self._run.planned.key
+
+    @property
+    def started(self) -> datetime:
+        return self._run.ctx.started
+
+    @property
+    def run_id(self) -> str:
+        return self._run.ctx.run_id
+
+    def apply(self, df: Frame | None) -> Frame:
+        spec = self._resolved.spec
+        try:
+            return spec.apply(self, self._resolved.params, df)
+        except LakestoryError as exc:
+            raise exc.located(**self._resolved.where.to_dict()) from None
+
+    def sql(self, text: str, what: str) -> Frame:
+        run = self._run
+        self._count += 1
+        run.record.sql.append(text)
+        query = run.sql.translate(text, {}, run.engine.capabilities.sql_dialect)
+        run.record.sql_run.append(query)
+        try:
+            frame = run.engine.sql(query, f"{self.node}:pattern{self._count}:{what}")
+        except SqlError as exc:
+            raise SqlError(
+                f"the {self._resolved.spec.name} pattern's query ({what}) failed: {exc.what}",
+                where=self._resolved.where,
+                detail=text,
+                hint="check the columns and expressions in the pattern's params",
+            ) from None
+        run.local.append(frame)
+        return frame
+
+    def _read(self, source: Source, what: str) -> Frame:
+        frame, _ = self._run.engine.read(source, f"{self.node}:pattern:{what}")
+        self._run.local.append(frame)
+        return frame
+
+    def target(self) -> Frame | None:
+        node = self._run.planned.node
+        if node.target is None or node.key in self._run.ctx.full_refresh:
+            return None
+        if node.target.format != "delta" or not delta.exists(node.target.location.uri):
+            return None
+        return self._read(Source(node.target.location, "delta"), "target")
+
+    def lookup(self, alias: str) -> Frame:
+        key, source, _ = self._resolved.lookups[alias]
+        if source.format == "delta" and not delta.exists(source.location.uri):
+            self.fail(
+                f"the table of {key} ({source.location.display()}) does not exist yet",
+                hint=f"run {key} first (it writes the table this pattern looks up)",
+            )
+        return self._read(source, f"lookup:{alias}")
+
+    def lookup_pattern(self, alias: str) -> tuple[str, dict[str, Any]] | None:
+        cfg = self._resolved.lookups[alias][2]
+        return (cfg.type, dict(cfg.params)) if cfg is not None else None
+
+    def columns(self, frame: Frame) -> list[str]:
+        return [c.name for c in self._run.engine.schema(frame)]
+
+    def types(self, frame: Frame) -> dict[str, str]:
+        schema = self._run.engine.arrow_schema(frame)
+        return {f.name: spark.kind_of(f.type) for f in schema}
+
+    def rows(self, frame: Frame, limit: int) -> list[dict[str, Any]]:
+        return self._run.engine.rows(frame, limit)
+
+    def count(self, frame: Frame) -> int:
+        return self._run.engine.count(frame)
+
+    def note(self, text: str) -> None:
+        rec = self._run.record
+        rec.note = f"{rec.note}; {text}" if rec.note else text
+
+    def fail(self, what: str, *, hint: str | None = None, detail: str | None = None) -> NoReturn:
+        raise DataError(what, where=self._resolved.where, hint=hint, detail=detail)
