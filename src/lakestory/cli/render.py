@@ -66,6 +66,8 @@ def _operations(d: dict[str, Any]) -> str:
 def _steps(d: dict[str, Any]) -> str:
     """The steps column: contracts, transform steps, validation tests, in run order."""
     parts = [s["kind"] for s in d["steps"]]
+    if d.get("pattern"):
+        parts.append(f"pattern {d['pattern']['type']}")
     checks = d["checks"] or {}
     if checks.get("contract"):
         parts.insert(0, f"contracts ({len(checks['contract'])})")
