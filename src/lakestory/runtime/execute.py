@@ -371,13 +371,17 @@ class NodeRun:
         self.local.append(frame)
         return frame
 
-    def _step(self, step: Step, df: Frame | None, inputs: dict[str, Frame]) -> Frame:
+    def _step(
+        self, step: Step, df: Frame | None, inputs: Mapping[str, Frame], name: str = ""
+    ) -> Frame:
+        """Run one step; ``name`` names its frame (default: the node's step name)."""
+        name = name or self._name(step)
         if step.kind == "function":
             assert df is not None
             fn = pysteps.resolve_function(step.text, step.where, self.root)
             pysteps.check_params(fn, step.params, step.where)
             try:
-                return self.engine.call(fn, df, step.params, self._name(step))
+                return self.engine.call(fn, df, step.params, name)
             except LakestoryError as exc:
                 raise exc.located(**step.where.to_dict()) from None
             except KeyboardInterrupt:
@@ -391,7 +395,7 @@ class NodeRun:
         query = self.sql.translate(step.text, tables, self.engine.capabilities.sql_dialect)
         self.record.sql_run.append(query)
         try:
-            return self.engine.sql(query, self._name(step))
+            return self.engine.sql(query, name)
         except SqlError as exc:
             raise _sql_located(exc, step) from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from lakestory.config.models import IncrementalConfig
 from lakestory.core.errors import DataError, LakestoryError, SqlError
 from lakestory.engines.base import Frame
 from lakestory.io import delta
@@ -75,6 +76,27 @@ class RunPattern:
         if node.target.format != "delta" or not delta.exists(node.target.location.uri):
             return None
         return self._read(Source(node.target.location, "delta"), "target")
+
+    @property
+    def incremental(self) -> IncrementalConfig | None:
+        node = self._run.planned.node
+        if node.source is None or node.config.read is None:
+            return None
+        if node.key in self._run.ctx.full_refresh:
+            return None
+        return node.config.read.incremental
+
+    def source(self) -> Frame | None:
+        run, node = self._run, self._run.planned.node
+        if node.source is None:
+            return None
+        self._count += 1
+        df = self._read(node.source, f"source{self._count}")
+        inputs = {key: run._input(key) for key in node.data_deps}
+        for step in node.steps:
+            df = run._step(step, df, inputs, f"{self.node}:pattern{self._count}:step{step.index}")
+            run.local.append(df)
+        return df
 
     def lookup(self, alias: str) -> Frame:
         key, source, _ = self._resolved.lookups[alias]

@@ -23,6 +23,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from lakestory.config.models import IncrementalConfig
 from lakestory.engines.base import Frame
 from lakestory.transforms.transformers import _forbid_extra
 
@@ -53,6 +54,17 @@ class PatternContext(Protocol):
     def target(self) -> Frame | None:
         """The node's own table as it is before this write; None when it does not exist
         yet, or when this run rebuilds it (``--full-refresh``)."""
+        ...
+
+    @property
+    def incremental(self) -> IncrementalConfig | None:
+        """The node's ``read.incremental`` when this run reads only the source's new rows;
+        None when it reads all of it (no incremental read, no read, or ``--full-refresh``)."""
+        ...
+
+    def source(self) -> Frame | None:
+        """The node's data as a run without the incremental filter sees it: its whole
+        ``read``, through its transform steps (not its contracts). None without a read."""
         ...
 
     def lookup(self, alias: str) -> Frame:
