@@ -71,7 +71,10 @@ class RunPattern:
 
     def target(self) -> Frame | None:
         node = self._run.planned.node
-        if node.target is None or node.key in self._run.ctx.full_refresh:
+        if node.target is None:
+            return None
+        # a full refresh rebuilds the table, except an scd2 table, which keeps its history
+        if node.key in self._run.ctx.full_refresh and node.target.mode != "scd2":
             return None
         if node.target.format != "delta" or not delta.exists(node.target.location.uri):
             return None
