@@ -340,7 +340,27 @@ def _resolve(ctx: PatternContext, i: int, d: DimensionLookup, types: dict[str, s
             )
         moment = _as_moment(f"f.{ident(d.date_column)}", types[d.date_column], dim_types[vf])
         join.scd2 = (vf, vt, moment)
+    elif kind not in ("dimension", "date_dimension"):
+        _unique_members(ctx, join)
     return join
+
+
+def _unique_members(ctx: PatternContext, j: Join) -> None:
+    """A table that is not a dimension pattern's could hold a natural key twice, which would
+    copy the fact's rows: refuse it."""
+    keys = ", ".join(ident(n) for n in j.natural_key)
+    twice = ctx.sql(
+        f"SELECT {keys} FROM {ident(j.frame.name)} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
+        f"members{j.index}",
+    )
+    rows = ctx.rows(twice, 1)
+    if rows:
+        key = ", ".join(f"{n}={rows[0][n]}" for n in j.natural_key)
+        ctx.fail(
+            f"{_alias(j.index)}: {j.lookup.dimension} holds the natural key {key} more than "
+            "once, so the lookup would copy fact rows",
+            hint="look up a table with one row per natural key (a dimension pattern's table)",
+        )
 
 
 def _as_date(ctx: PatternContext, alias: str, column: str, kind: str) -> str:
