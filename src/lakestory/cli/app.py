@@ -306,4 +306,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register on `app` when imported (after it exists).
-from lakestory.cli import history, maintain, secrets, story, transformers  # noqa: E402,F401
+from lakestory.cli import export, history, maintain, secrets, story, transformers  # noqa: E402,F401
