@@ -13,7 +13,7 @@ Projects can also be built from the config models directly::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +28,7 @@ from lakestory.io import stores
 from lakestory.observe import alerts, lineage, metrics, tracing
 from lakestory.observe.catalog import CatalogObserver
 from lakestory.observe.logs import LogObserver, configure, node_levels, wants_event_logs
+from lakestory.runtime import continuous
 from lakestory.runtime.events import EventBus, Priority, Subscriber
 from lakestory.runtime.graph import Graph, build_graph
 from lakestory.runtime.incremental import RunContext, load_states
@@ -226,10 +227,13 @@ class Project:
         subscribers: Iterable[Subscriber] = (),
         *,
         as_of: datetime | None = None,
+        files: Mapping[str, Collection[str]] | None = None,
         **engine_options: Any,
     ) -> RunResult:
         """Run a plan made by :meth:`plan`. ``as_of`` pins the clock data-quality checks
-        judge against (freshness); it defaults to the run's start."""
+        judge against (freshness); it defaults to the run's start. ``files`` limits
+        file-incremental nodes (by key) to these pending files: one micro-batch of
+        :meth:`run_continuous`."""
         configure(self.config.logging, node_levels(plan))
         catalog = self.catalog
         # wrong credentials and unreachable stores fail here, in seconds
@@ -253,6 +257,8 @@ class Project:
             if p.node.config.read and p.node.config.read.incremental
         }
         ctx.states, ctx.ledgers = load_states(catalog, plan.project, watched)
+        if files is not None:
+            continuous.limit_ledgers(ctx.ledgers, files)
         engine = create_engine(
             self.config.engine, spark_config=self.config.spark_config, **engine_options
         )
@@ -264,6 +270,40 @@ class Project:
         finally:
             engine.close()
             self.sql_cache.save()
+
+    def run_continuous(
+        self,
+        plan: Plan,
+        trigger: str = continuous.DEFAULT_TRIGGER,
+        bounds: continuous.Bounds | None = None,
+        max_workers: int | None = None,
+        subscribers: Iterable[Subscriber] = (),
+        on_batch: Callable[[continuous.Batch], None] | None = None,
+        on_stopping: Callable[[str], None] | None = None,
+    ) -> continuous.Outcome:
+        """Run ``plan`` in micro-batches of its ``incremental: {mode: files}`` sources
+        (docs/continuous.md): ``trigger`` is ``available-now`` or ``interval=30s``;
+        ``bounds`` replace the sources' ``max_files_per_batch``/``max_bytes_per_batch``.
+        In the main thread, SIGTERM and Ctrl-C stop it after the current batch."""
+        watched = continuous.watched_sources(plan, bounds)
+        continuous.check_plan(plan, watched)
+        subs = list(subscribers)
+        driver = continuous.Driver(
+            plan,
+            watched,
+            lambda files: self.run_plan(plan, max_workers, subs, files=files),
+            self.catalog,
+            continuous.interval_of(trigger),
+            on_lag=metrics.lag_reporter(self.loaded, plan),
+        )
+        driver.on_batch = on_batch or driver.on_batch
+        driver.on_stopping = on_stopping or driver.on_stopping
+        with continuous.stop_on_signals(driver):
+            try:
+                return driver.run()
+            except KeyboardInterrupt:  # a second signal between batches: nothing is running
+                driver.outcome.stopped_by = driver.stopping or "SIGINT"
+                return driver.outcome
 
 
 def _secret_settings(

@@ -165,9 +165,38 @@ def run(
             "(default: now).",
         ),
     ] = None,
+    continuous: Annotated[
+        bool | None,
+        typer.Option(
+            "--continuous/--once",
+            help="Watch the `incremental: {mode: files}` sources and run micro-batches "
+            "(default: when the selected pipelines say `continuous:`); --once: one run.",
+        ),
+    ] = None,
+    trigger: Annotated[
+        str | None,
+        typer.Option(
+            "--trigger",
+            help="Continuous runs: available-now (what is pending, then exit) or "
+            "interval=30s (poll).",
+        ),
+    ] = None,
+    max_files: Annotated[
+        int | None,
+        typer.Option(
+            "--max-files-per-batch", min=1, help="Continuous runs: files per source and batch."
+        ),
+    ] = None,
+    max_bytes: Annotated[
+        str | None,
+        typer.Option(
+            "--max-bytes-per-batch", help="Continuous runs: bytes per source and batch (64MB)."
+        ),
+    ] = None,
 ) -> None:
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error,
-    130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM). A continuous run (docs/continuous.md)
+    exits 0 when stopped by SIGTERM or Ctrl-C, after its current batch."""
     from lakestory.cli import output
     from lakestory.cli.progress import ProgressDisplay
     from lakestory.cli.render import print_failures
@@ -193,7 +222,66 @@ def run(
             else:
                 output.out.print(plan.note or "nothing to resume")
             raise typer.Exit(0)
+        streaming = cont.trigger_for(plan, proj.config.pipelines, continuous, trigger)
+        if streaming is not None:
+            if full_refresh or resume or as_of:
+                output.err.print("error: --full-refresh, --resume and --as-of are for one run")
+                raise typer.Exit(2)
+            try:
+                bounds = cont.Bounds(max_files, parse_bytes(max_bytes) if max_bytes else None)
+            except ValueError as exc:
+                output.err.print(f"error: --max-bytes-per-batch: {exc}")
+                raise typer.Exit(2) from None
+            outcome = proj.run_continuous(
+                plan, streaming, bounds, workers, (), on_batch, on_stopping
+            )
+            say_ended(outcome)
+            raise typer.Exit(outcome.exit_code)
+        if max_files or max_bytes:
+            output.err.print("error: --max-files/bytes-per-batch are for a continuous run")
+            raise typer.Exit(2)
         return proj.run_plan(plan, workers, subs, as_of=clock)
+
+    def json_line(data: dict[str, Any]) -> None:
+        line = json.dumps(current_redactor().redact(data), default=str)
+        output.out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def on_batch(batch: cont.Batch) -> None:
+        if fmt == "json":
+            json_line(batch.to_dict())
+            return
+        data, res = batch.to_dict(), batch.result
+        files = f"{batch.file_count} files ({batch.bytes:,} bytes)"
+        colour = {"success": "green", "failed": "red"}.get(res.status, "yellow")
+        output.out.print(
+            f"batch {batch.number}: {files if batch.file_count else 'no file pending'} → "
+            f"[{colour}]{res.status}[/] in {res.duration or 0:.2f}s, "
+            f"{data['rows_ingested']:,} rows in, {data['rows_written']:,} written, "
+            f"{batch.pending} pending (run id {res.run_id})",
+            highlight=False,
+        )
+        if res.status == "failed":
+            print_failures(res, output.out, output.err)
+
+    def on_stopping(reason: str) -> None:
+        if fmt == "text":
+            output.err.print(f"{reason}: stopping after the current batch (again to abandon it)")
+
+    def say_ended(outcome: cont.Outcome) -> None:
+        if fmt == "json":
+            json_line(outcome.to_dict())
+        else:
+            why = f"stopped by {outcome.stopped_by}" if outcome.stopped_by else "done"
+            output.out.print(
+                f"continuous run {why} after {outcome.batches} batches "
+                f"({outcome.failed_batches} failed)"
+            )
+
+    import json
+
+    from lakestory.config.models.tables import parse_bytes
+    from lakestory.runtime import continuous as cont
+    from lakestory.secrets.redactor import current as current_redactor
 
     with _SigtermAborts() as term:
         result = _guard(fmt, body)

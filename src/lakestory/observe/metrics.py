@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakestory.config.models import PrometheusConfig
 from lakestory.observe.background import InBackground
+from lakestory.runtime.continuous import Lag
 from lakestory.runtime.events import Event, NodeFinished, NodeRetrying, RunFinished
 from lakestory.runtime.records import NodeRecord, RunResult
 from lakestory.secrets.redactor import current as current_redactor
@@ -93,6 +94,18 @@ SPECS: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     "lakestory_node_errors": ("counter", (*NODE, "kind"), "Node failures by error kind."),
     "lakestory_node_retries": ("counter", NODE, "Retried attempts of nodes."),
+    # continuous runs (docs/continuous.md): the lag of each watched source, every poll
+    "lakestory_source_pending_files": (
+        "gauge",
+        NODE,
+        "Files of the node's `incremental: {mode: files}` source not yet ingested.",
+    ),
+    "lakestory_source_pending_bytes": ("gauge", NODE, "Bytes of those files."),
+    "lakestory_source_oldest_pending_age_seconds": (
+        "gauge",
+        NODE,
+        "Age of the oldest of those files (by modification time); 0 when none is pending.",
+    ),
 }
 
 
@@ -157,6 +170,14 @@ class Metrics:
         if r.status == "failed":
             kind = str((r.error or {}).get("kind") or "error")
             self.m["lakestory_node_errors"].labels(**node, kind=kind).inc()
+
+    def lag(self, base: dict[str, str], lags: list[Lag]) -> None:
+        for lag in lags:
+            node = {**base, "pipeline": lag.source.pipeline, "node": lag.source.node}
+            self.m["lakestory_source_pending_files"].labels(**node).set(lag.files)
+            self.m["lakestory_source_pending_bytes"].labels(**node).set(lag.bytes)
+            age = self.m["lakestory_source_oldest_pending_age_seconds"]
+            age.labels(**node).set(lag.oldest_age_s)
 
     def run_finished(self, base: dict[str, str], res: RunResult) -> None:
         self.m["lakestory_runs"].labels(**base, status=res.status).inc()
@@ -380,3 +401,40 @@ def _observer(loaded: Any, plan: Any, prom: PrometheusConfig) -> MetricsObserver
         log.warning("metrics endpoint %s:%s could not start: %s", prom.host, prom.port, exc)
         return None
     return MetricsObserver(metrics, project, env)
+
+
+def lag_reporter(loaded: Any, plan: Any) -> Callable[[list[Lag]], None]:
+    """What a continuous run calls at every poll with the lag of its sources: the gauges
+    of the endpoint (``port``) or the textfile; nothing for a Pushgateway (a push per poll
+    would be a push per second) or without ``metrics``."""
+    cfg = loaded.config.metrics
+    prom: PrometheusConfig | None = cfg.prometheus if cfg is not None else None
+    if prom is None or prom.pushgateway is not None:
+        return _no_lag
+    try:
+        if importlib.util.find_spec("prometheus_client") is None:
+            return _no_lag  # metrics_observer says so once per run
+    except (ImportError, ValueError):
+        return _no_lag
+    base = {"project": plan.project, "env": plan.env or ""}
+    if prom.textfile is not None:
+        path = Path(prom.textfile)
+        path = path if path.is_absolute() else Path(loaded.root_dir) / path
+
+        def to_file(lags: list[Lag]) -> None:
+            metrics = textfile_metrics(path)
+            metrics.lag(base, lags)
+            write_textfile(path, metrics)
+
+        return to_file
+    assert prom.port is not None
+    try:
+        served = serve(prom.host, prom.port)
+    except OSError as exc:  # the port is taken: the run goes on without its endpoint
+        log.warning("metrics endpoint %s:%s could not start: %s", prom.host, prom.port, exc)
+        return _no_lag
+    return lambda lags: served.lag(base, lags)
+
+
+def _no_lag(lags: list[Lag]) -> None:
+    return None

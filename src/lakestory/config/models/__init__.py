@@ -13,6 +13,7 @@ from lakestory.config.models.connections import (
     SqlConnection,
 )
 from lakestory.config.models.nodes import (
+    ContinuousConfig,
     NodeConfig,
     PatternConfig,
     PipelineConfig,
@@ -50,6 +51,7 @@ __all__ = [
     "AlertConfig",
     "AzureConnection",
     "Connection",
+    "ContinuousConfig",
     "GateConfig",
     "IncrementalConfig",
     "LineageConfig",

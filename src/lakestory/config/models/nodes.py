@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -14,6 +15,7 @@ from lakestory.config.models.tables import (
     IncrementalConfig,
     MaintenanceConfig,
     SchemaPolicy,
+    parse_duration,
 )
 
 Format = Literal["csv", "parquet", "json", "delta"]
@@ -267,10 +269,42 @@ class NodeConfig(Strict):
         return list(self.transform or [])
 
 
+def parse_trigger(value: str) -> timedelta | None:
+    """A continuous run's trigger: ``available-now`` (None: process what is pending, then
+    stop) or ``interval=30s`` (poll every 30 seconds)."""
+    text = value.strip().lower()
+    if text in ("available-now", "available_now", "availablenow"):
+        return None
+    name, sep, every = text.partition("=")
+    if sep and name.strip() == "interval":
+        interval = parse_duration(every.strip())
+        if interval.total_seconds() > 0:
+            return interval
+    raise ValueError(
+        f"'{value}' is not a trigger: write available-now, or interval=<duration> "
+        "(e.g. interval=30s, interval=5m)"
+    )
+
+
+class ContinuousConfig(Strict):
+    """``continuous:`` on a pipeline: ``lakestory run`` watches its file-incremental sources
+    and runs a micro-batch when files arrive (docs/continuous.md)."""
+
+    trigger: str = "interval=30s"
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        parse_trigger(value)
+        return value
+
+
 class PipelineConfig(Strict):
     pipeline: str = Field(pattern=NAME_PATTERN)
     layer: str | None = None
     description: str | None = None
+    # true, or {trigger: ...}: `lakestory run` runs the pipeline continuously
+    continuous: bool | ContinuousConfig = False
     nodes: list[NodeConfig] = Field(min_length=1)
 
     _key_path: tuple[str | int, ...] = PrivateAttr(default=())

@@ -55,6 +55,32 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]$"}),
 ]
 
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_BYTE_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.I)
+
+
+def parse_bytes(value: Any) -> int:
+    """``500MB``, ``2GiB``, ``1.5GB`` (or a number of bytes)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _BYTES.match(str(value))
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _BYTE_UNITS:
+        raise ValueError(
+            f"'{value}' is not a size: write a number and a unit, e.g. 64MB, 1GB, 512MiB "
+            "(units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+        )
+    return int(float(match.group(1)) * _BYTE_UNITS[unit])
+
+
+Bytes = Annotated[
+    int,
+    BeforeValidator(parse_bytes),
+    Field(gt=0),
+    WithJsonSchema({"type": ["integer", "string"], "pattern": r"^\d+(\.\d+)?\s*[A-Za-z]*$"}),
+]
+
 
 class IncrementalConfig(Strict):
     """``read.incremental``: read only what is new since the node's last successful run.
@@ -63,12 +89,17 @@ class IncrementalConfig(Strict):
       high-water mark; ``lag`` re-reads that far behind the mark for late-arriving rows.
     - ``files``: files under the read path not yet ingested (a ledger of file names).
     - ``window``: rows whose ``column`` is within ``lookback`` of the run's start.
+
+    ``max_files_per_batch`` and ``max_bytes_per_batch`` (files mode) bound each micro-batch
+    of a continuous run (docs/continuous.md); an ordinary run reads every new file.
     """
 
     mode: Literal["column", "files", "window"] | None = None
     column: str | None = None
     lag: Duration | None = None  # a number is seconds, or the lag of a numeric column
     lookback: Duration | None = None
+    max_files_per_batch: int | None = Field(default=None, gt=0)
+    max_bytes_per_batch: Bytes | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> IncrementalConfig:
@@ -83,6 +114,8 @@ class IncrementalConfig(Strict):
             raise ValueError("`lookback` goes with mode: window (for late rows use `lag`)")
         if mode != "column" and self.lag is not None:
             raise ValueError("`lag` goes with the column mode")
+        if mode != "files" and (self.max_files_per_batch or self.max_bytes_per_batch):
+            raise ValueError("`max_files_per_batch` and `max_bytes_per_batch` go with mode: files")
         if self.mode is None:
             self.mode = mode
         return self
