@@ -35,7 +35,8 @@ def node_suites(
         )
     validation = None
     v = node.validation
-    if v is not None and v.tests:
+    # a quarantine without tests of its own still takes the rows a pattern's tests set aside
+    if v is not None and (v.tests or v.quarantine is not None):
         quarantine = None
         if v.quarantine is not None:
             qc = v.quarantine
