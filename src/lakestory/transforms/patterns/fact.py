@@ -263,7 +263,7 @@ def _check_grain(ctx: PatternContext, p: FactParams, df: Frame) -> None:
     )
     ctx.fail(
         f"the fact's grain ({', '.join(p.grain)}) is not unique: "
-        f"{plural(rows[0]['__ls_keys'], 'key')} repeat, e.g. {examples}",
+        f"{plural(rows[0]['__ls_keys'], 'repeated key')}, e.g. {examples}",
         hint="fix the data upstream, add the missing grain column, or set "
         "`on_duplicate_grain: quarantine` to set those rows aside",
     )
