@@ -199,3 +199,19 @@ def test_every_engine_gives_duckdb_s_tables(
             ]
         runs[name] = snapshots
     assert runs[engine] == runs["duckdb"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("{keys: [ident]}", "the key column(s) ident are not in the node's data"),
+        ("{keys: [id], deleted_column: name}", "the data already has a column name"),
+    ],
+)
+def test_columns_that_do_not_fit_fail_at_the_pattern(
+    project: Callable[..., Path], params: str, message: str
+) -> None:
+    result = run(make(project, params))
+    assert not result.ok
+    text = result.nodes[0].error["text"]  # type: ignore[index]
+    assert message in text and "pattern" in text
