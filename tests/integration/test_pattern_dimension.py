@@ -155,6 +155,16 @@ def test_scd1_keeps_keys_overwrites_changes_and_a_rerun_writes_nothing(tmp_path:
     assert version(root) == before and again.nodes[0].rows_written == 0
     assert table(root) == rows
 
+    third = run(root, LOAD3)
+    assert members(table(root), "name", "city", "load_timestamp") == [
+        (0, -1, "Unknown", "Unknown", started(first)),
+        (1, 1, "Annie", "Oslo", started(third)),
+        (2, 2, "Bob", "Milan", started(second)),
+        (3, 3, "Cy", "Paris", started(first)),
+        (4, 4, "Dee", "Quito", started(third)),
+    ]
+    assert version(root) == before + 1
+
 
 def test_scd1_track_columns_limit_what_counts_as_a_change(tmp_path: Path) -> None:
     root = setup(tmp_path, {**SCD1, "track_columns": ["city"], "audit": {"load_timestamp": False}})
@@ -324,6 +334,12 @@ def test_scd1_and_scd2_two_loads_are_equal_on_every_engine(
         ),
         ({"surrogate_key": "name"}, LOAD1, "already has a column 'name'", "surrogate_key"),
         ({}, "id,name,city\n1,Ann,Oslo\n,Bob,Rome\n", "1 row(s) have a null natural key", ""),
+        (
+            {"unknown_member": True},
+            "id,name,city\n1,Ann,Oslo\n-1,Bob,Rome\n",
+            "1 row(s) have the unknown member's natural key (id=-1)",
+            "map these rows to another key",
+        ),
         (
             {},
             "id,name,city\n1,Ann,Oslo\n1,Bob,Rome\n",

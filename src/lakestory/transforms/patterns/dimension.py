@@ -106,13 +106,16 @@ class DimensionParams(BaseModel):
 
 
 def _write(p: DimensionParams) -> dict[str, Any]:
+    # one row per member is checked (and explained) by the pattern, before the keys are
+    # numbered: a write-side `dedupe: latest` would come too late
+    keyed = {"keys": p.natural_key, "dedupe": "none"}
     if p.scd_type == 0:
-        return {"mode": "append_once", "keys": p.natural_key}
+        return {"mode": "append_once", **keyed}
     if p.scd_type == 1:
-        return {"mode": "upsert", "keys": p.natural_key}
+        return {"mode": "upsert", **keyed}
     out: dict[str, Any] = {
         "mode": "scd2",
-        "keys": p.natural_key,
+        **keyed,
         # the pattern decides which members changed (on track_columns) and gives each a
         # new surrogate key: the write closes a member's current version when it differs
         "track_columns": [p.surrogate_key],
@@ -198,17 +201,31 @@ def _check_columns(ctx: PatternContext, p: DimensionParams, data: list[str]) -> 
 
 def _check_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> None:
     """Each member once, and no null natural key (such a member could never be found
-    again: each run would add it anew)."""
+    again: each run would add it anew), nor the unknown member's."""
     keys = _cols(p.natural_key)
     null = " OR ".join(f"{ident(k)} IS NULL" for k in p.natural_key)
-    nulls = ctx.rows(
-        ctx.sql(f"SELECT count(*) AS n FROM {ident(df.name)} WHERE {null}", "nullkeys"), 1
-    )[0]["n"]
-    if nulls:
+    reserved = _unknown_keys(ctx, p, df) if p.unknown_member else {}
+    is_unknown = " AND ".join(f"{ident(k)} = {v}" for k, v in reserved.items()) or "false"
+    found = ctx.rows(
+        ctx.sql(
+            f"SELECT count(CASE WHEN {null} THEN 1 END) AS n, "
+            f"count(CASE WHEN {is_unknown} THEN 1 END) AS reserved FROM {ident(df.name)}",
+            "nullkeys",
+        ),
+        1,
+    )[0]
+    if found["n"]:
         ctx.fail(
-            f"{nulls} row(s) have a null natural key ({', '.join(p.natural_key)})",
+            f"{found['n']} row(s) have a null natural key ({', '.join(p.natural_key)})",
             hint="filter them out or fill the key in a step (a `filter` or `fill_nulls` "
             "transformer); facts with no member get the unknown member (unknown_member: true)",
+        )
+    if found.get("reserved"):
+        shown = ", ".join(f"{k}={v}" for k, v in reserved.items())
+        ctx.fail(
+            f"{found['reserved']} row(s) have the unknown member's natural key ({shown})",
+            hint="the unknown member (key 0) owns that natural key: map these rows to "
+            "another key in a step, or leave unknown_member out",
         )
     dup = ctx.sql(
         f"SELECT {keys}, count(*) AS `__n` FROM {ident(df.name)} GROUP BY {keys} "
@@ -346,14 +363,7 @@ def _unknown(ctx: PatternContext, p: DimensionParams, df: Frame, data: list[str]
     the data's type and the union widens nothing."""
     kinds = ctx.types(df)
     values = [f"CAST(0 AS BIGINT) AS {ident(p.surrogate_key)}"]
-    for key in p.natural_key:
-        kind = kinds.get(key, "other")
-        if kind not in ("int", "float", "decimal", "string"):
-            ctx.fail(
-                f"unknown_member needs a numeric or string natural key; {key} is {kind}",
-                hint="cast the key in a step, or leave unknown_member out",
-            )
-        value = "'-1'" if kind == "string" else "-1"
+    for key, value in _unknown_keys(ctx, p, df).items():
         values.append(f"coalesce(s.{ident(key)}, {value}) AS {ident(key)}")
     for col in data:
         if col in p.natural_key:
@@ -371,6 +381,20 @@ def _unknown(ctx: PatternContext, p: DimensionParams, df: Frame, data: list[str]
         f"SELECT {', '.join(values)} "
         f"FROM (SELECT 1 AS `__one`) AS u LEFT JOIN {ident(df.name)} AS s ON 1 = 0"
     )
+
+
+def _unknown_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> dict[str, str]:
+    """The unknown member's natural key: -1, or '-1' for a string column."""
+    kinds, out = ctx.types(df), {}
+    for key in p.natural_key:
+        kind = kinds.get(key, "other")
+        if kind not in ("int", "float", "decimal", "string"):
+            ctx.fail(
+                f"unknown_member needs a numeric or string natural key; {key} is {kind}",
+                hint="cast the key in a step, or leave unknown_member out",
+            )
+        out[key] = "'-1'" if kind == "string" else "-1"
+    return out
 
 
 def _unknown_from(ctx: PatternContext, col: str, kind: str) -> str:

@@ -66,12 +66,15 @@ def test_params_refused(given: dict[str, Any], message: str) -> None:
 def test_each_scd_type_sets_its_write() -> None:
     spec = pt.load_builtins()["dimension"]
     assert spec.write is not None
-    assert spec.write(params(scd_type=0)) == {"mode": "append_once", "keys": ["id"]}
-    assert spec.write(params(natural_key=["a", "b"])) == {"mode": "upsert", "keys": ["a", "b"]}
+    none = {"dedupe": "none"}
+    assert spec.write(params(scd_type=0)) == {"mode": "append_once", "keys": ["id"], **none}
+    two = {"mode": "upsert", "keys": ["a", "b"], **none}
+    assert spec.write(params(natural_key=["a", "b"])) == two
     scd2 = spec.write(params(scd_type=2, is_current="current"))
     assert scd2 == {
         "mode": "scd2",
         "keys": ["id"],
+        "dedupe": "none",
         "track_columns": ["customer_sk"],  # the pattern gives a changed member a new key
         "valid_from": "valid_from",
         "valid_to": "valid_to",
@@ -127,6 +130,13 @@ pipelines:
             "{natural_key: id, surrogate_key: sk, scd_type: 2}",
             "{connection: local, path: out/dim, mode: scd2, keys: [id], deletes: soft}",
             "writes with deletes: 'ignore', not 'soft'",
+            12,
+        ),
+        (
+            "{natural_key: id, surrogate_key: sk}",
+            "{connection: local, path: out/dim, mode: upsert, keys: id, dedupe: latest, "
+            "order_by: at}",
+            "writes with dedupe: 'none', not 'latest'",
             12,
         ),
         (
@@ -302,6 +312,18 @@ def test_null_and_duplicate_keys_are_refused_with_a_sample() -> None:
         apply(Recorder({"df": DATA}, answers={"duplicates": dup}))
     assert "several rows for one member" in str(exc.value)
     assert exc.value.detail == "id=7  (3 rows)"
+
+
+def test_the_unknown_members_natural_key_is_reserved() -> None:
+    ctx = Recorder({"df": DATA}, answers={"nullkeys": [{"n": 0, "reserved": 1}]})
+    with pytest.raises(
+        DataError, match=re.escape("1 row(s) have the unknown member's natural key (id=-1)")
+    ):
+        apply(ctx, unknown_member=True)
+    assert "count(CASE WHEN `id` = -1 THEN 1 END) AS reserved" in ctx.queries["nullkeys"]
+    ctx = Recorder({"df": {**DATA, "id": "string"}})
+    apply(ctx, unknown_member=True)
+    assert "`id` = '-1'" in ctx.queries["nullkeys"]
 
 
 def test_a_table_written_with_other_keys_is_refused() -> None:
