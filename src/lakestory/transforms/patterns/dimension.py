@@ -232,15 +232,15 @@ def _check_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> None:
         f"HAVING count(*) > 1 ORDER BY `__n` DESC, {keys} LIMIT {_SAMPLE + 1}",
         "duplicates",
     )
-    found = ctx.rows(dup, _SAMPLE + 1)
-    if found:
+    twice = ctx.rows(dup, _SAMPLE + 1)
+    if twice:
         shown = "\n".join(
             ", ".join(f"{k}={r[k]!r}" for k in p.natural_key) + f"  ({r['__n']} rows)"
-            for r in found[:_SAMPLE]
+            for r in twice[:_SAMPLE]
         )
         ctx.fail(
             f"the data has several rows for one member (natural_key {', '.join(p.natural_key)})"
-            + (" (and more)" if len(found) > _SAMPLE else ""),
+            + (" (and more)" if len(twice) > _SAMPLE else ""),
             detail=shown,
             hint="keep one row per member in a step, e.g. the `deduplicate` transformer "
             "(keys and the column that says which row is newest)",
