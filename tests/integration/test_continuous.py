@@ -36,6 +36,7 @@ def make(
     lake: str = "{type: local, base_path: lake}",
     extra: str = "",
     bronze_steps: str = "",
+    pipeline: str = "",
 ) -> Path:
     (root / "landing").mkdir(parents=True, exist_ok=True)
     path = root / "lakestory.yaml"
@@ -45,6 +46,7 @@ def make(
         f"{extra}"
         "pipelines:\n"
         "  - pipeline: events\n"
+        f"{pipeline}"
         "    nodes:\n"
         "      - name: bronze\n"
         "        read: {connection: landing, path: in, format: csv,\n"
@@ -336,6 +338,51 @@ def test_the_metrics_endpoint_reports_the_lag_of_each_source(
     assert scrape(port)["lakestory_source_oldest_pending_age_seconds"] == 0
     run.proc.send_signal(signal.SIGINT)  # Ctrl-C stops it the same way
     assert run.wait(30) == 0, run.text()
+
+
+def test_continuous_on_the_pipeline_and_once(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    path = make(
+        tmp_path, "max_files_per_batch: 2", pipeline="    continuous: {trigger: available-now}\n"
+    )
+    drop(tmp_path, range(3))
+    out = cli("run", path)
+    assert out.exit_code == 0, out.stdout + out.stderr
+    assert "batch 1: 2 files" in out.stdout and "batch 2: 1 files" in out.stdout
+    assert "continuous run done after 2 batches (0 failed)" in out.stdout
+    assert gold(tmp_path) == expected(range(3))
+    drop(tmp_path, [3])
+    once = cli("run", path, "--once")  # an ordinary run: every new file at once
+    assert once.exit_code == 0 and "run success" in once.stdout, once.stdout + once.stderr
+    assert gold(tmp_path) == expected(range(4))
+
+
+def test_what_a_continuous_run_refuses(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    path = tmp_path / "lakestory.yaml"
+    path.write_text(
+        "project: stream\n"
+        "connections:\n  landing: {type: local, base_path: landing}\n"
+        "  lake: {type: local, base_path: lake}\n"
+        "pipelines:\n"
+        "  - pipeline: events\n"
+        "    nodes:\n"
+        "      - name: bronze\n"
+        "        read: {connection: landing, path: in, format: csv, incremental: {mode: files}}\n"
+        "        write: {connection: lake, path: bronze, mode: append}\n"
+        "      - name: silver\n"
+        "        transform: {steps: [{sql: SELECT id FROM bronze}]}\n"
+        "        write: {connection: lake, path: silver, mode: append}\n"
+    )
+    out = cli("run", path, "--trigger", "available-now")
+    text = out.stdout + out.stderr
+    assert out.exit_code == 2, text
+    assert "node 'silver' cannot take the batch of 'bronze' in memory" in text
+    assert "read bronze's table instead: `read: {connection: lake, path: bronze" in text
+    assert "lakestory.yaml:11:9, node events.silver" in text
+
+    bad = cli("run", path, "--trigger", "every 5s")
+    assert bad.exit_code == 2
+    assert "'every 5s' is not a trigger" in bad.stdout + bad.stderr
+    assert cli("run", path, "--once", "--trigger", "available-now").exit_code == 2
 
 
 def test_continuous_on_s3(tmp_path: Path, s3_server: S3Endpoint, s3_bucket: str) -> None:
