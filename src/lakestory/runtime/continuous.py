@@ -148,8 +148,9 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        """0 unless an available-now run ended on a failed batch."""
-        return 1 if self.last is not None and self.last.result.status == "failed" else 0
+        """0 unless an available-now run ended on a failed batch (a signal: always 0)."""
+        failed = self.last is not None and self.last.result.status == "failed"
+        return 1 if failed and self.stopped_by is None else 0
 
 
 # --- settings -------------------------------------------------------------------------
