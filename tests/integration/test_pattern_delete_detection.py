@@ -215,3 +215,29 @@ def test_columns_that_do_not_fit_fail_at_the_pattern(
     assert not result.ok
     text = result.nodes[0].error["text"]  # type: ignore[index]
     assert message in text and "pattern" in text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="writes: an upsert that evolves the schema fails (its MERGE's change predicate "
+    "names target.<new column>, which the table has not got yet); not this pattern's code",
+)
+def test_a_new_column_in_the_snapshot_is_null_in_deleted_rows(
+    project: Callable[..., Path],
+) -> None:
+    root = make(project, "{keys: [id]}")
+    yaml = (root / "lakestory.yaml").read_text()
+    yaml = yaml.replace(
+        "write: {connection: lake, path: customers}",
+        "write: {connection: lake, path: customers, schema: {on_new_columns: evolve}}",
+    )
+    (root / "lakestory.yaml").write_text(yaml)
+    deliver(root, "id,name\n1,Ann\n2,Bob\n")
+    assert run(root).ok
+    deliver(root, "id,name,tier\n1,Ann,gold\n")
+    result = run(root)
+    assert result.ok, result.nodes[0].error
+    assert [(r["id"], r["tier"], r["is_deleted"]) for r in table(root)] == [
+        (1, "gold", False),
+        (2, None, True),
+    ]

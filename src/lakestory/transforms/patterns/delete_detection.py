@@ -98,7 +98,12 @@ def delete_detection(ctx: PatternContext, p: DeleteDetectionParams, df: Frame | 
     ctx.note(f"{deleted} row(s) deleted at the source ({p.mode} delete)")
     if p.mode == "hard":
         return df
-    select = ", ".join(f"t.{ident(c)}" for c in columns)
+    # a column the snapshot has and the table has not yet (the write's schema policy
+    # decides whether it may be added) is NULL in the deleted rows
+    old = {c.lower() for c in ctx.columns(target)}
+    select = ", ".join(
+        f"t.{ident(c)}" if c.lower() in old else f"NULL AS {ident(c)}" for c in columns
+    )
     flags = f"TRUE AS {ident(p.deleted_column)}"
     if p.deleted_at_column:
         at = literal(ctx.started.isoformat(sep=" "))
