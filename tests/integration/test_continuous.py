@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
+from lakestory.io.paths import InputFile
+from lakestory.runtime.continuous import BatchLedger, Bounds
 from support.servers import S3Endpoint, free_port
 
 ROWS = 3  # rows per file
@@ -180,6 +182,16 @@ def available_now(path: Path, *args: str, fault: str | None = None) -> Run:
 # --- the tests --------------------------------------------------------------------------
 
 
+def test_a_batch_takes_the_oldest_files_within_its_bounds() -> None:
+    files = [InputFile(f"f{n}", f"/x/f{n}", size, 0.0) for n, size in enumerate([5, 5, 30, 1])]
+    assert [f.name for f in Bounds(max_files=3).take(files)] == ["f0", "f1", "f2"]
+    assert [f.name for f in Bounds(max_bytes=12).take(files)] == ["f0", "f1"]
+    assert [f.name for f in Bounds(max_bytes=12).take(files[2:])] == ["f2"]  # alone, too big
+    ledger = BatchLedger({"old"}, ["new1"])
+    assert "old" in ledger and "other" in ledger and "new1" not in ledger
+    assert len(ledger) == 1  # the node's state counts the files really ingested
+
+
 def test_files_dropped_while_it_runs_are_ingested_once_even_in_a_burst(
     tmp_path: Path, runs: Callable[..., Run]
 ) -> None:
@@ -208,26 +220,27 @@ def test_files_dropped_while_it_runs_are_ingested_once_even_in_a_burst(
     }
 
 
-@pytest.mark.parametrize("fault", ["during_write", "after_commit"])
+@pytest.mark.parametrize(("fault", "files"), [("during_write", 6), ("after_commit", 4)])
 def test_a_batch_killed_midway_is_redone_on_restart_exactly_once(
-    tmp_path: Path, fault: str
+    tmp_path: Path, fault: str, files: int
 ) -> None:
-    """``after_commit``: bronze committed its files, silver and gold did not; the restart
-    (no file pending) catches them up. ``during_write``: nothing was committed."""
+    """``during_write``: nothing was committed, the restart takes the files again.
+    ``after_commit``: bronze committed its files, silver and gold did not; with no file
+    pending, the restart's first batch catches them up."""
     path = make(tmp_path, "max_files_per_batch: 4")
-    drop(tmp_path, range(6))
+    drop(tmp_path, range(files))
     killed = available_now(path, fault=fault)
     assert killed.proc.returncode == -signal.SIGKILL, killed.text()
     assert gold(tmp_path) == []
 
     again = available_now(path, "--max-files-per-batch", "10")
     assert again.proc.returncode == 0, again.text()
-    assert gold(tmp_path) == expected(range(6))
-    files = [f for b in again.batches() for f in b["files"]["events.bronze"]]
-    if fault == "after_commit":  # the first 4 files were committed by bronze before the kill
-        assert files == ["f0004.csv", "f0005.csv"]
+    assert gold(tmp_path) == expected(range(files))
+    taken = [b["files"]["events.bronze"] for b in again.batches()]
+    if fault == "after_commit":
+        assert taken == [[]] and again.batches()[0]["catch_up"]
     else:
-        assert files == [f"f{n:04}.csv" for n in range(6)]
+        assert taken == [[f"f{n:04}.csv" for n in range(files)]]
 
 
 def test_a_kill_9_in_the_middle_of_a_burst_loses_and_repeats_nothing(
