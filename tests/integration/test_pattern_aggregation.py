@@ -275,3 +275,47 @@ pipelines:
     assert error is not None
     assert "needs an incremental read" in error["text"]
     assert "read.incremental" in error["text"]
+
+
+@pytest.mark.parametrize("strategy", ["recompute", "sum"])
+def test_a_files_read_refreshes_from_the_new_files(
+    project: Callable[..., Path], strategy: str
+) -> None:
+    """Each load is a new file in a folder; the incremental read takes only it."""
+    root = make(project, "duckdb", strategy, having=False)
+    yaml = (root / "lakestory.yaml").read_text()
+    yaml = yaml.replace("path: orders.csv\n", "path: orders\n          format: csv\n")
+    yaml = yaml.replace("incremental: {column: seq}", "incremental: {mode: files}")
+    yaml = yaml.replace("path: orders.csv}", "path: orders, format: csv}")
+    (root / "lakestory.yaml").write_text(yaml)
+    for n, rows in enumerate(LOADS, 1):
+        (root / "data" / "orders").mkdir(exist_ok=True)
+        (root / "data" / "orders" / f"part{n}.csv").write_text(HEADER + rows)
+        result = Project.load(root / "lakestory.yaml").run()
+        assert result.ok, [r.error for r in result.nodes]
+        inc = next(r for r in result.nodes if r.key == "gold.inc")
+        assert inc.rows_read == rows.count("\n")
+        assert table(root, "inc") == table(root, "full"), f"load {n}"
+
+
+def test_recompute_is_right_when_a_lag_reads_rows_again(project: Callable[..., Path]) -> None:
+    root = make(project, "duckdb", "recompute", having=True)
+    yaml = (root / "lakestory.yaml").read_text()
+    (root / "lakestory.yaml").write_text(yaml.replace("{column: seq}", "{column: seq, lag: 2}"))
+    three_loads(root)
+
+
+def test_sum_refuses_a_lag_that_would_count_rows_twice(project: Callable[..., Path]) -> None:
+    root = make(project, "duckdb", "sum", having=False)
+    yaml = (root / "lakestory.yaml").read_text()
+    (root / "lakestory.yaml").write_text(yaml.replace("{column: seq}", "{column: seq, lag: 2}"))
+    load(root, 1)
+    run(root)
+    before = table(root, "inc")
+    load(root, 2)
+    result = Project.load(root / "lakestory.yaml").run()
+    inc = next(r for r in result.nodes if r.key == "gold.inc")
+    assert inc.error is not None
+    assert "a read with `lag` reads some rows again" in inc.error["text"]
+    assert "merge_strategy: recompute" in inc.error["text"]
+    assert table(root, "inc") == before
