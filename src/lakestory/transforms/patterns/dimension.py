@@ -38,24 +38,45 @@ _SAMPLE = 5
 class Audit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    load_timestamp: bool = True  # a `load_timestamp` column: the run's start (UTC)
-    source_system: str | None = None  # a `source_system` column holding this text
+    load_timestamp: bool = Field(
+        default=True,
+        description="add `load_timestamp`: the start (UTC) of the run that wrote the row",
+    )
+    source_system: str | None = Field(
+        default=None, description="add `source_system` holding this text"
+    )
 
 
 class DimensionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    natural_key: list[str] = Field(min_length=1)
-    surrogate_key: str
-    scd_type: Literal[0, 1, 2] = 1
-    track_columns: list[str] | None = None  # default: every column but the keys
-    unknown_member: bool = False
-    audit: Audit = Field(default_factory=Audit)
-    # scd_type 2 only (the scd2 write mode's names)
-    valid_from: str = "valid_from"
-    valid_to: str = "valid_to"
-    is_current: str = "is_current"
-    effective_from: str | None = None  # a column of the data; default: the run's start
+    natural_key: list[str] = Field(
+        min_length=1, description="the column(s) that identify a member in the source"
+    )
+    surrogate_key: str = Field(description="the BIGINT key column the pattern adds")
+    scd_type: Literal[0, 1, 2] = Field(
+        default=1, description="0: insert only; 1: overwrite changes; 2: a new version per change"
+    )
+    track_columns: list[str] | None = Field(
+        default=None, description="columns whose change counts (default: all but the natural key)"
+    )
+    unknown_member: bool = Field(
+        default=False, description="add a member with surrogate key 0, once"
+    )
+    audit: Audit = Field(
+        default_factory=Audit, description="{load_timestamp: bool, source_system: text}"
+    )
+    valid_from: str = Field(default="valid_from", description="scd_type 2: when a version starts")
+    valid_to: str = Field(
+        default="valid_to", description="scd_type 2: when it ends (NULL: current)"
+    )
+    is_current: str = Field(
+        default="is_current", description="scd_type 2: true on current versions"
+    )
+    effective_from: str | None = Field(
+        default=None,
+        description="scd_type 2: a column holding each version's start (default: run start)",
+    )
 
     @field_validator("natural_key", "track_columns", mode="before")
     @classmethod
