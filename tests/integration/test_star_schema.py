@@ -394,3 +394,112 @@ def test_date_keys_from_dates_timestamps_strings_and_integers(
         (3, 20250101, 20250101, 20250101, 20250101),
         (4, 0, 0, 0, 0),
     ]
+
+
+HISTORY = """
+project: history
+engine: ENGINE
+connections:
+  raw: {type: local, base_path: data}
+  lake: {type: local, base_path: lake}
+pipelines:
+  - pipeline: gold
+    nodes:
+      - name: dim_customer
+        read: {connection: raw, path: customers.csv}
+        pattern:
+          type: dimension
+          params: {natural_key: customer_id, surrogate_key: customer_sk, scd_type: 2}
+        write: {connection: lake, path: dim_customer}
+      - name: fact_visits
+        read: {connection: raw, path: visits.csv}
+        transform:
+          - sql: SELECT visit_id, customer_id, CAST(at AS STRING) AS at FROM df
+        pattern:
+          type: fact
+          params:
+            grain: visit_id
+            dimensions:
+              - {source_column: customer_id, dimension: dim_customer, date_column: at}
+        write: {connection: lake, path: fact_visits}
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_versions_dated_by_the_run_and_facts_dated_by_text(
+    project: Callable[..., Path], engine: str, request: pytest.FixtureRequest
+) -> None:
+    """Without effective_from a version starts at its run (a TIMESTAMP): a fact dated long
+    before takes the first version, a fact dated after the second run the second one, and a
+    fact with no date the current one. The fact's dates are ISO strings."""
+    if engine == "spark":
+        request.getfixturevalue("spark_session")
+    visits = "visit_id,customer_id,at\n1,C1,2020-01-01 10:00:00\n2,C1,2099-01-01T00:00:00\n3,C1,\n"
+    files = {"data/customers.csv": "customer_id,tier\nC1,gold\n", "data/visits.csv": visits}
+    root = project(HISTORY.replace("ENGINE", engine), files)
+    run(root)
+    assert table(root / "lake" / "fact_visits", ["visit_id", "customer_sk"]) == [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+    ]
+    (root / "data" / "customers.csv").write_text("customer_id,tier\nC1,silver\n", "utf-8")
+    run(root)
+    assert table(root / "lake" / "fact_visits", ["visit_id", "customer_sk"]) == [
+        (1, 1),
+        (2, 2),
+        (3, 2),
+    ]
+
+
+PLAIN = """
+        pattern:
+          type: dimension
+          params: {natural_key: product_id, surrogate_key: product_sk}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "products", "message", "hint"),
+    [
+        (
+            [("source_column: product_id,", "source_column: product_idd,")],
+            PRODUCTS,
+            "dimensions[0].source_column: the fact's column 'product_idd' does not exist",
+            "did you mean 'product_id'?",
+        ),
+        (
+            [(PLAIN, "\n")],
+            PRODUCTS,
+            "dimensions[0]: dim_product is not a dimension or date_dimension pattern, so the "
+            "lookup needs its natural_key and surrogate_key",
+            "add `natural_key:` to this lookup",
+        ),
+        (
+            [
+                (PLAIN, "\n        transform: [sql: 'SELECT 7 AS product_sk, * FROM df']\n"),
+                (
+                    "as: product_sk}",
+                    "as: product_sk, natural_key: product_id, surrogate_key: product_sk}",
+                ),
+            ],
+            PRODUCTS + "P1,Pencil,Office\n",
+            "dimensions[0]: dim_product holds the natural key product_id=P1 more than once",
+            "one row per natural key",
+        ),
+    ],
+)
+def test_run_time_errors_name_the_lookup(
+    project: Callable[..., Path],
+    change: list[tuple[str, str]],
+    products: str,
+    message: str,
+    hint: str,
+) -> None:
+    text = SMALL.replace("PARAMS", "").replace("VALIDATION", "")
+    for old, new in change:
+        text = text.replace(old, new)
+    files = dict(SMALL_FILES, **{"data/products.csv": products})
+    result = Project.load(project(text, files) / "lakestory.yaml").run()
+    err = node(result).error
+    assert message in str(err) and hint in str(err), err

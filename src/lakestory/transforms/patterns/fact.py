@@ -216,17 +216,12 @@ def fact(ctx: PatternContext, p: FactParams, df: Frame | None) -> Frame:
     assert df is not None
     columns = ctx.columns(df)
     types = ctx.types(df)
-    for name, where in [(g, "grain") for g in p.grain] + [
-        (c, f"{_alias(i)}.{k}")
-        for i, d in enumerate(p.dimensions)
-        for k, c in [("source_column", s) for s in d.source_column]
-        + ([("date_column", d.date_column)] if d.date_column else [])
-    ]:
+    for name, where in _named_columns(p):
         _need(ctx, name, columns, f"{where}: the fact's column '{name}'")
     if p.on_duplicate_grain == "fail":
         _check_grain(ctx, p, df)
     joins = [_resolve(ctx, i, d, types) for i, d in enumerate(p.dimensions)]
-    outputs = [g for g in p.grain] + [j.output for j in joins] + [m.name for m in p.measures]
+    outputs = [*p.grain] + [j.output for j in joins] + [m.name for m in p.measures]
     twice = sorted({o for o in outputs if outputs.count(o) > 1})
     if twice:
         ctx.fail(
@@ -239,6 +234,16 @@ def fact(ctx: PatternContext, p: FactParams, df: Frame | None) -> Frame:
     if any(orphans):
         _report_orphans(ctx, p, joined, joins, orphans)
     return ctx.sql(_output_sql(p, joined, joins, columns, outputs), "fact")
+
+
+def _named_columns(p: FactParams) -> list[tuple[str, str]]:
+    """The fact's columns the params name, each with the param naming it."""
+    named = [(g, "grain") for g in p.grain]
+    for i, d in enumerate(p.dimensions):
+        named += [(c, f"{_alias(i)}.source_column") for c in d.source_column]
+        if d.date_column:
+            named.append((d.date_column, f"{_alias(i)}.date_column"))
+    return named
 
 
 def _need(ctx: PatternContext, name: str, columns: list[str], what: str) -> None:
