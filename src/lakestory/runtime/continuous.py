@@ -34,12 +34,13 @@ from typing import Any
 from lakestory.catalog import Catalog
 from lakestory.config.models import PipelineConfig
 from lakestory.config.models.nodes import parse_trigger
-from lakestory.core.errors import ConfigError, ErrorList, UsageError
+from lakestory.core.errors import ConfigError, ErrorList, UsageError, is_transient
 from lakestory.io import delta, paths
 from lakestory.io.paths import InputFile
 from lakestory.runtime.incremental import load_states
 from lakestory.runtime.plan import Plan
 from lakestory.runtime.records import RunResult
+from lakestory.secrets.redactor import current as current_redactor
 
 log = logging.getLogger(__name__)
 
@@ -320,38 +321,56 @@ class Driver:
     stopping: str | None = None  # why the run is stopping (set by a signal)
     ledgers: dict[str, set[str]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
+    _snapshot: dict[str, set[str]] | None = None  # available-now: the files pending at start
 
     def run(self) -> Outcome:
-        outcome = self.outcome
         self.ledgers = self._load_ledgers()
-        snapshot: dict[str, set[str]] | None = None
         while self.stopping is None:
-            lists = {w.key: pending(w, self.ledgers.get(w.key, set())) for w in self.watched}
-            if self.interval is None:  # available-now: only what is pending at the start
-                if snapshot is None:
-                    snapshot = {k: {f.name for f in v} for k, v in lists.items()}
-                lists = {k: [f for f in v if f.name in snapshot[k]] for k, v in lists.items()}
-            now = time.time()
-            self.on_lag([lag_of(w, lists[w.key], now) for w in self.watched])
-            waiting = sum(len(v) for v in lists.values())
-            if waiting or (outcome.batches == 0 and self._ingested_before()):
-                batch = self._batch(outcome.batches + 1, lists, catch_up=not waiting)
-                outcome.batches += 1
-                outcome.last = batch
-                if batch.result.status == "failed":
-                    outcome.failed_batches += 1
-                    if self.interval is None:
-                        break  # available-now ends on a failed batch (exit 1)
-                    self._wait(self.interval)  # interval: try again at the next poll
-                elif batch.result.status == "aborted":
-                    break
-                continue
-            if self.interval is None:
+            try:
+                then = self._poll()
+            except Exception as exc:
+                # a store or the catalog out of reach: an interval run waits it out
+                if self.interval is None or not is_transient(exc):
+                    raise
+                log.warning(
+                    "continuous run: %s; trying again in %gs",
+                    current_redactor().redact_text(str(exc)),
+                    self.interval.total_seconds(),
+                )
+                then = "wait"
+            if then == "stop" or (then == "wait" and self.interval is None):
                 break
-            self._wait(self.interval)
-        outcome.stopped_by = self.stopping
+            if then == "wait":
+                assert self.interval is not None
+                self._wait(self.interval)
+        self.outcome.stopped_by = self.stopping
         self.on_lag(self._lags_now())
-        return outcome
+        return self.outcome
+
+    def _poll(self) -> str:
+        """List the sources, report the lag, and run a batch when one is due. Returns what
+        to do next: ``again`` (a batch ran: look again at once), ``wait`` or ``stop``."""
+        outcome = self.outcome
+        lists = {w.key: pending(w, self.ledgers.get(w.key, set())) for w in self.watched}
+        if self.interval is None:  # available-now: only what is pending at the start
+            if self._snapshot is None:
+                self._snapshot = {k: {f.name for f in v} for k, v in lists.items()}
+            lists = {k: [f for f in v if f.name in self._snapshot[k]] for k, v in lists.items()}
+        now = time.time()
+        self.on_lag([lag_of(w, lists[w.key], now) for w in self.watched])
+        waiting = sum(len(v) for v in lists.values())
+        if not waiting and (outcome.batches or not self._ingested_before()):
+            return "wait"
+        batch = self._batch(outcome.batches + 1, lists, catch_up=not waiting)
+        outcome.batches += 1
+        outcome.last = batch
+        if batch.result.status == "aborted":
+            return "stop"
+        if batch.result.status == "failed":
+            outcome.failed_batches += 1
+            # available-now ends on a failed batch (exit 1); an interval run tries again
+            return "stop" if self.interval is None else "wait"
+        return "again"
 
     def _batch(self, number: int, lists: dict[str, list[InputFile]], catch_up: bool) -> Batch:
         taken = {w.key: w.bounds.take(lists[w.key]) for w in self.watched}
