@@ -298,12 +298,17 @@ class Project:
         )
         driver.on_batch = on_batch or driver.on_batch
         driver.on_stopping = on_stopping or driver.on_stopping
-        with continuous.stop_on_signals(driver):
-            try:
+        # an engine held open for the whole run keeps what engines share (Spark's session)
+        # alive between batches, whose own engines come and go
+        keeper = create_engine(self.config.engine, spark_config=self.config.spark_config)
+        try:
+            with continuous.stop_on_signals(driver):
                 return driver.run()
-            except KeyboardInterrupt:  # a second signal between batches: nothing is running
-                driver.outcome.stopped_by = driver.stopping or "SIGINT"
-                return driver.outcome
+        except KeyboardInterrupt:  # a second signal between batches: nothing is running
+            driver.outcome.stopped_by = driver.stopping or "SIGINT"
+            return driver.outcome
+        finally:
+            keeper.close()
 
 
 def _secret_settings(
