@@ -268,3 +268,54 @@ def test_a_transformer_on_a_node_without_data_says_so(
     assert result.exit_code == 2
     assert "node p.old, transform[0] (transformer)" in result.stderr
     assert "a transformer step needs data, but this node has none before it" in result.stderr
+
+
+COLUMNS_PROJECT = """
+project: tf
+connections:
+  raw: {type: local, base_path: data}
+pipelines:
+  - pipeline: p
+    nodes:
+      - name: wide
+        read: {connection: raw, path: wide.csv}
+        transform:
+          - transformer: normalize_column_names
+          - transformer: unpivot
+            params: UNPIVOT
+        write: {connection: raw, path: out/long.parquet}
+"""
+
+WIDE = {"data/wide.csv": "Store ID,Jan Sales,febSales\ns1,10,7\ns2,,1\n"}
+
+
+def test_a_transformer_built_from_the_columns_of_df_runs_on_the_columns_it_gets(
+    project: Callable[..., Path],
+    cli: Callable[..., Any],
+    read_parquet: Callable[..., Any],
+    run_json: Callable[..., Any],
+) -> None:
+    root = project(COLUMNS_PROJECT.replace("UNPIVOT", "{ids: [store_id], name: month}"), WIDE)
+    plan = cli("plan", root / "lakestory.yaml", "--format", "json")
+    assert plan.exit_code == 0, plan.stderr
+    assert "built from df's columns" in plan.stdout
+    code, report = run_json(root / "lakestory.yaml")
+    assert code == 0, report
+    rows = read_parquet(root / "data/out/long.parquet")
+    assert sorted((r["store_id"], r["month"], r["value"]) for r in rows) == [
+        ("s1", "feb_sales", 7),
+        ("s1", "jan_sales", 10),
+        ("s2", "feb_sales", 1),
+    ]
+    (story,) = (root / ".lakestory" / "stories").rglob("*.json")
+    assert "`Store ID` AS `store_id`" in story.read_text("utf-8")  # the SQL the step built
+
+
+def test_a_transformer_built_from_the_columns_checks_its_params_before_running(
+    project: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    root = project(COLUMNS_PROJECT.replace("UNPIVOT", "{name: month}"), WIDE)
+    result = cli("validate", root / "lakestory.yaml")
+    assert result.exit_code == 2
+    assert "transformer 'unpivot': params.give `columns` (to unpivot) or `ids`" in result.stderr
+    assert "node p.wide, transform[1]" in result.stderr

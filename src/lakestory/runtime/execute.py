@@ -388,6 +388,9 @@ class NodeRun:
                 raise
             except BaseException as exc:  # noqa: BLE001 - user code, even sys.exit(): report it
                 raise pysteps.user_error(exc, step.text).located(**step.where.to_dict()) from None
+        if step.build is not None:  # a transformer that needs df's columns: build it now
+            assert df is not None
+            step = replace(step, text=step.build([c.name for c in self.engine.schema(df)]))
         self.record.sql.append(step.text)
         tables = {ref: inputs[target].name for ref, target in step.refs.items() if target in inputs}
         if df is not None:  # a step reading `df` always has one: the graph checks it

@@ -13,7 +13,9 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +59,13 @@ from lakestory.transforms.sqlcache import SqlCache
 @dataclass
 class Step:
     index: int
-    kind: str  # "sql" | "function"
-    text: str  # the SQL as written, or the function's dotted name
+    kind: str  # "sql" | "function" | "transformer" (SQL built from df's columns at run time)
+    text: str  # the SQL as written, the function's dotted name, or what the transformer is
     where: Where
     refs: dict[tuple[str | None, str], str] = field(default_factory=dict)  # -> node key/alias
     params: dict[str, Any] = field(default_factory=dict)
+    # a "transformer" step's builder: df's column names -> its Spark SQL over df
+    build: Callable[[list[str]], str] | None = None
 
 
 @dataclass
@@ -440,7 +444,12 @@ class _Builder:
                 hint=_NO_DATA_HINT,
             )
         if cfg.transformer:
-            text = self.transformer_sql(node, sub, cfg, pipeline, label)
+            built = self.transformer_sql(node, sub, cfg, pipeline, label)
+            if not isinstance(built, str):  # it needs df's columns: built when the node runs
+                about = json.dumps(cfg.params, sort_keys=True, default=str)
+                text = f"-- transformer {cfg.transformer} {about}: built from df's columns"
+                return Step(i, "transformer", text, w, refs={(None, "df"): "df"}, build=built)
+            text = built
         else:
             text = cfg.sql or self.sql_file(cfg.sql_file or "", w)
         try:
@@ -485,8 +494,9 @@ class _Builder:
         cfg: StepConfig,
         pipeline: str,
         label: str,
-    ) -> str:
-        """The Spark SQL a transformer step builds from its params (validated here)."""
+    ) -> str | Callable[[list[str]], str]:
+        """The Spark SQL a transformer step builds from its params (validated here), or,
+        when it needs df's columns, the function that builds it from them."""
         name = cfg.transformer or ""
         w = self.where(node, *sub, "transformer", pipeline=pipeline, step=label)
         spec = tf.REGISTRY.get(name)
@@ -506,7 +516,10 @@ class _Builder:
                 or "see `lakestory list transformers`; your own are named module.function",
             )
         try:
-            return spec.sql(dict(cfg.params))
+            params = spec.validate(dict(cfg.params))
+            if spec.columns is not None:  # built from df's columns when the node runs
+                return partial(spec.build_for, params)
+            return spec.build_for(params)
         except ValidationError as exc:
             what, key, hint = tf.describe_error(exc, spec.params)
             at = ("params", key) if key and key in cfg.params else ("params",)

@@ -4,15 +4,29 @@ Each transformer is a pydantic params model and a builder that turns validated p
 one Spark SQL ``SELECT ... FROM df``. The runtime then handles that text exactly like a
 ``sql:`` step, so a transformer behaves the same on every engine. Users add their own with
 the :func:`transformer` decorator and name them in a step as ``module.function``.
+
+A few builders need the names of ``df``'s columns (``normalize_column_names``, ``unpivot``):
+they are declared with ``columns=`` (example input columns, shown by ``lakestory explain``)
+and called as ``build(params, columns)``. Their params are still checked when the project
+loads; their SQL is built when the node runs, from the columns ``df`` has then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import zoneinfo
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lakestory.core.text import suggestion
 
@@ -30,13 +44,26 @@ class Params(BaseModel):
 class Transformer:
     name: str
     params: type[BaseModel]
-    build: Callable[[Any], str]
+    build: Callable[..., str]
     summary: str
     example: dict[str, Any]
+    # builders that need df's column names: example input columns (None: params only)
+    columns: tuple[str, ...] | None = None
 
-    def sql(self, params: dict[str, Any]) -> str:
-        """The Spark SQL for ``params``; raises pydantic's ValidationError when invalid."""
-        return self.build(self.params.model_validate(params))
+    def validate(self, params: dict[str, Any]) -> BaseModel:
+        """Validated params; raises pydantic's ValidationError."""
+        return self.params.model_validate(params)
+
+    def sql(self, params: dict[str, Any], columns: Sequence[str] | None = None) -> str:
+        """The Spark SQL for ``params`` (over ``columns``, or the example columns, when the
+        builder needs them); raises pydantic's ValidationError when invalid."""
+        return self.build_for(self.validate(params), columns)
+
+    def build_for(self, params: BaseModel, columns: Sequence[str] | None = None) -> str:
+        """The Spark SQL for validated ``params`` over ``df``'s ``columns``."""
+        if self.columns is None:
+            return self.build(params)
+        return self.build(params, list(self.columns if columns is None else columns))
 
 
 REGISTRY: dict[str, Transformer] = {}
@@ -44,18 +71,26 @@ ATTR = "__lakestory_transformer__"
 
 
 def transformer(
-    params: type[BaseModel], example: dict[str, Any], name: str | None = None
+    params: type[BaseModel],
+    example: dict[str, Any],
+    name: str | None = None,
+    *,
+    columns: Sequence[str] | None = None,
 ) -> Callable[[F], F]:
     """Register ``fn(params) -> Spark SQL over df`` as a transformer.
 
     ``params`` is the pydantic model its params are validated with and ``example`` a valid
-    params mapping shown by ``lakestory explain``. The function is returned unchanged.
+    params mapping shown by ``lakestory explain``. With ``columns`` (example input column
+    names), the builder needs ``df``'s columns: it is called as ``fn(params, columns)`` when
+    the node runs. The function is returned unchanged.
     """
 
     def register(fn: F) -> F:
         doc = (fn.__doc__ or "").strip().split("\n\n")[0]
         strict = _forbid_extra(params)
-        spec = Transformer(name or fn.__name__, strict, fn, " ".join(doc.split()), example)
+        cols = None if columns is None else tuple(columns)
+        summary = " ".join(doc.split())
+        spec = Transformer(name or fn.__name__, strict, fn, summary, example, cols)
         if fn.__module__ == __name__:  # built-ins are named bare; others as module.function
             REGISTRY[spec.name] = spec
         setattr(fn, ATTR, spec)
@@ -193,14 +228,19 @@ class CastParams(Params):
     @field_validator("columns")
     @classmethod
     def _types(cls, value: dict[str, str]) -> dict[str, str]:
-        for col, typ in value.items():
-            base = typ.strip().lower()
-            if base not in SPARK_TYPES and not base.replace(" ", "").startswith("decimal("):
-                raise ValueError(
-                    f"'{typ}' (column '{col}') is not a Spark type; use one of "
-                    f"{', '.join(SPARK_TYPES)} or decimal(p,s)"
-                )
-        return value
+        return _spark_types(value)
+
+
+def _spark_types(value: dict[str, str]) -> dict[str, str]:
+    """``value`` (column → type) when every type is a scalar Spark type."""
+    for col, typ in value.items():
+        base = typ.strip().lower()
+        if base not in SPARK_TYPES and not base.replace(" ", "").startswith("decimal("):
+            raise ValueError(
+                f"'{typ}' (column '{col}') is not a Spark type; use one of "
+                f"{', '.join(SPARK_TYPES)} or decimal(p,s)"
+            )
+    return value
 
 
 @transformer(CastParams, {"columns": {"amount": "decimal(10,2)", "day": "date"}})
@@ -470,3 +510,373 @@ def join(p: JoinParams) -> str:
         f"SELECT {', '.join(keys)}, {rest} FROM df AS l "
         f"{how[p.how]} JOIN {table(p.node)} AS r ON {on}"
     )
+
+
+# ---- names ----------------------------------------------------------------------------
+
+
+class NormalizeColumnNamesParams(Params):
+    case: Literal["lower", "upper", "keep"] = Field("lower", description="case of the new names")
+    split_camel_case: bool = Field(True, description="OrderID → order_id, not orderid")
+    separator: str = Field(
+        "_", pattern=r"^[A-Za-z0-9_]*$", description="put between words (letters, digits, _)"
+    )
+
+
+def normalized_name(name: str, p: NormalizeColumnNamesParams) -> str:
+    """``name`` as a plain identifier: words of letters and digits joined by the separator
+    (and a leading ``_`` when it would start with a digit or be empty)."""
+    text = name.strip()
+    if p.split_camel_case:
+        text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", text)
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", text) if w]
+    out = p.separator.join(words)
+    out = out.lower() if p.case == "lower" else out.upper() if p.case == "upper" else out
+    return out if out and not out[0].isdigit() else "_" + out
+
+
+@transformer(NormalizeColumnNamesParams, {"case": "lower"}, columns=["Customer ID", "E-mail"])
+def normalize_column_names(p: NormalizeColumnNamesParams, columns: list[str]) -> str:
+    """Rename every column to a plain snake_case name (Customer ID → customer_id); names
+    that end up equal get _2, _3, ... Built from df's columns when the node runs."""
+    names = [normalized_name(c, p) for c in columns]
+    seen = {n.lower() for c, n in zip(columns, names, strict=True) if n == c}  # kept as they are
+    items = []
+    for col, base in zip(columns, names, strict=True):
+        new, n = base, 1
+        while new != col and new.lower() in seen:
+            n += 1
+            new = f"{base}{p.separator or '_'}{n}"
+        seen.add(new.lower())
+        items.append(ident(col) if new == col else f"{ident(col)} AS {ident(new)}")
+    return f"SELECT {', '.join(items)} FROM df"
+
+
+# ---- text -----------------------------------------------------------------------------
+
+_REGEX_SPECIAL = set(".^$|?*+()[]{}\\")
+
+
+def _regex_quote(text: str) -> str:
+    """``text`` as a regular expression matching it literally (in Java and RE2 alike)."""
+    return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
+
+
+class SplitParams(Params):
+    column: str = Field(min_length=1, description="text column to split")
+    delimiter: str = Field(min_length=1, description="text between the parts")
+    regex: bool = Field(False, description="the delimiter is a regular expression")
+    into: list[str] | None = Field(
+        None, min_length=1, description="new columns for parts 1, 2, ... (missing parts: null)"
+    )
+    to: str | None = Field(None, description="without `into`: the array column to write")
+
+    @model_validator(mode="after")
+    def _one_output(self) -> SplitParams:
+        if self.into and self.to:
+            raise ValueError("give `into` (columns for the parts) or `to` (an array), not both")
+        return self
+
+
+@transformer(SplitParams, {"column": "full_name", "delimiter": " ", "into": ["first", "last"]})
+def split(p: SplitParams) -> str:
+    """Split a text column on a delimiter: into new columns, one per part, or into an array
+    column (which `explode` turns into rows)."""
+    pattern = p.delimiter if p.regex else _regex_quote(p.delimiter)
+    parts = f"split({ident(p.column)}, {literal(pattern)})"
+    if p.into:
+        return f"SELECT {_add({c: f'{parts}[{i}]' for i, c in enumerate(p.into)})} FROM df"
+    return f"SELECT {_set(p.column, p.to, parts)} FROM df"
+
+
+# ---- time zones -----------------------------------------------------------------------
+
+
+def _zone(value: str) -> str:
+    if value != "UTC" and value not in zoneinfo.available_timezones():
+        raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris, UTC)")
+    return value
+
+
+class ConvertTimeZoneParams(Params):
+    column: str = Field(min_length=1, description="a timestamp column (wall-clock time)")
+    from_tz: str = Field("UTC", description="the IANA time zone the column's times are in")
+    to_tz: str = Field(description="the IANA time zone to express them in")
+    to: str | None = Field(None, description="column to write (default: the same column)")
+
+    _zones = field_validator("from_tz", "to_tz")(_zone)
+
+
+@transformer(
+    ConvertTimeZoneParams,
+    {"column": "ordered_at", "from_tz": "UTC", "to_tz": "Europe/Paris", "to": "ordered_local"},
+)
+def convert_time_zone(p: ConvertTimeZoneParams) -> str:
+    """Convert wall-clock timestamps from one time zone to another, following daylight
+    saving time. A time that occurs twice (clocks going back) is read as the first of the
+    two; one that never occurs (clocks going forward) is moved forward by the gap."""
+    col = f"CAST({ident(p.column)} AS timestamp)"
+    utc = col
+    if p.from_tz != "UTC":
+        tz = literal(p.from_tz)
+        once = f"to_utc_timestamp({col}, {tz})"
+        earlier = f"{once} - INTERVAL 1 HOUR"
+        # engines read an ambiguous local time as either instant: take the earlier one
+        utc = (
+            f"CASE WHEN from_utc_timestamp({earlier}, {tz}) = {col} THEN {earlier} ELSE {once} END"
+        )
+    expr = utc if p.to_tz == "UTC" else f"from_utc_timestamp({utc}, {literal(p.to_tz)})"
+    return f"SELECT {_set(p.column, p.to, expr)} FROM df"
+
+
+# ---- reshaping ------------------------------------------------------------------------
+
+
+class PivotParams(Params):
+    column: str = Field(min_length=1, description="column whose values become columns")
+    values: list[str | int | float | bool] = Field(
+        min_length=1, description="the values that become columns (one column each)"
+    )
+    value: str | None = Field(None, description="column aggregated into the new columns")
+    aggregate: Literal["sum", "count", "min", "max", "avg"] = Field(
+        "sum", description="how the rows of a group and value combine"
+    )
+    group_by: list[str] | None = Field(
+        None, description="the row of the result (default: every other column)"
+    )
+    prefix: str = Field("", description="put before each new column's name")
+
+    @model_validator(mode="after")
+    def _needs_value(self) -> PivotParams:
+        if self.value is None and self.aggregate != "count":
+            raise ValueError(f"`value` is needed to {self.aggregate}; only count goes without")
+        return self
+
+
+@transformer(
+    PivotParams,
+    {
+        "group_by": ["store"],
+        "column": "month",
+        "values": ["jan", "feb"],
+        "value": "sales",
+        "aggregate": "sum",
+    },
+)
+def pivot(p: PivotParams) -> str:
+    """Turn the values of a column into columns, aggregating another column per group
+    (rows to columns). The values are listed, so the result's columns are known."""
+    col = ident(p.column)
+    arg = ident(p.value) if p.value else "1"
+    aggs = {
+        f"{p.prefix}{v}": f"{p.aggregate}(CASE WHEN {col} = {literal(v)} THEN {arg} END)"
+        for v in p.values
+    }
+    items = [f"{e} AS {ident(c)}" for c, e in aggs.items()]
+    if p.group_by:
+        keys = ", ".join(ident(c) for c in p.group_by)
+        return f"SELECT {', '.join([keys, *items])} FROM df GROUP BY {keys}"
+    rest = _except([p.column, *([p.value] if p.value else [])])
+    return f"SELECT {', '.join([rest, *items])} FROM df GROUP BY ALL"
+
+
+class UnpivotParams(Params):
+    columns: list[str] | None = Field(
+        None, min_length=1, description="columns turned into rows (default: all but `ids`)"
+    )
+    ids: list[str] | None = Field(
+        None, min_length=1, description="columns kept on each row (default: all but `columns`)"
+    )
+    name: str = Field("name", min_length=1, description="new column: the unpivoted column's name")
+    value: str = Field("value", min_length=1, description="new column: its value")
+    include_nulls: bool = Field(False, description="keep rows whose value is null")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> UnpivotParams:
+        if not self.columns and not self.ids:
+            raise ValueError("give `columns` (to unpivot) or `ids` (to keep), or both")
+        return self
+
+
+@transformer(
+    UnpivotParams,
+    {"ids": ["store"], "columns": ["jan", "feb"], "name": "month", "value": "sales"},
+    columns=["store", "jan", "feb"],
+)
+def unpivot(p: UnpivotParams, columns: list[str]) -> str:
+    """Turn columns into rows of (name, value), keeping the id columns (columns to rows).
+    The unpivoted columns need one type: cast them first if not."""
+    ids = p.ids if p.ids is not None else [c for c in columns if c not in (p.columns or [])]
+    cols = p.columns if p.columns is not None else [c for c in columns if c not in ids]
+    source = "df" if p.ids is None else f"(SELECT {', '.join(map(ident, ids + cols))} FROM df)"
+    nulls = " INCLUDE NULLS" if p.include_nulls else ""
+    unp = f"{ident(p.value)} FOR {ident(p.name)} IN ({', '.join(map(ident, cols))})"
+    return f"SELECT * FROM {source} AS u UNPIVOT{nulls} ({unp})"
+
+
+class ExplodeParams(Params):
+    column: str = Field(min_length=1, description="an array column")
+    to: str | None = Field(None, description="column to write each element to (default: same)")
+    outer: bool = Field(False, description="keep rows whose array is null or empty (as null)")
+
+
+@transformer(ExplodeParams, {"column": "tags", "to": "tag", "outer": True})
+def explode(p: ExplodeParams) -> str:
+    """One row per element of an array column (the row's other columns repeated)."""
+    col = ident(p.column)
+    arr = (
+        f"CASE WHEN coalesce(size({col}), 0) > 0 THEN {col} ELSE array(NULL) END"
+        if p.outer
+        else col
+    )
+    return f"SELECT {_set(p.column, p.to, f'explode({arr})')} FROM df"
+
+
+class FlattenStructParams(Params):
+    column: str = Field(min_length=1, description="a struct column")
+
+
+@transformer(FlattenStructParams, {"column": "address"})
+def flatten_struct(p: FlattenStructParams) -> str:
+    """Replace a struct column by one column per field (at the end of the row; one level:
+    flatten again for nested structs)."""
+    return f"SELECT {_except([p.column])}, {ident(p.column)}.* FROM df"
+
+
+_JSON_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+")
+
+
+class ParseJsonParams(Params):
+    column: str = Field(min_length=1, description="a column of JSON text")
+    fields: dict[str, str] = Field(
+        min_length=1, description="new column → Spark type, read from the JSON key of its name"
+    )
+    paths: dict[str, str] = Field(
+        default_factory=dict, description="new column → JSON path ($.a.b, $.items[0])"
+    )
+    keep: bool = Field(False, description="keep the JSON column")
+
+    @field_validator("fields")
+    @classmethod
+    def _types(cls, value: dict[str, str]) -> dict[str, str]:
+        return _spark_types(value)
+
+    @model_validator(mode="after")
+    def _paths(self) -> ParseJsonParams:
+        for name, path in self.paths.items():
+            if name not in self.fields:
+                raise ValueError(f"'{name}' in `paths` is not one of `fields`")
+            if not _JSON_PATH.fullmatch(path):
+                raise ValueError(f"'{path}' in `paths` is not a path like $.a.b or $.items[0]")
+        for name in self.fields:
+            if name not in self.paths and not _JSON_KEY.fullmatch(name):
+                raise ValueError(f"give the JSON path of '{name}' in `paths`")
+        return self
+
+
+@transformer(
+    ParseJsonParams,
+    {
+        "column": "payload",
+        "fields": {"id": "bigint", "amount": "decimal(10,2)", "city": "string"},
+        "paths": {"city": "$.address.city"},
+    },
+)
+def parse_json(p: ParseJsonParams) -> str:
+    """Read typed columns out of a JSON text column (invalid JSON or a missing key gives
+    null). Arrays and objects come out as JSON text."""
+    exprs = {}
+    for name, typ in p.fields.items():
+        value = f"get_json_object({ident(p.column)}, {literal(p.paths.get(name, '$.' + name))})"
+        exprs[name] = value if typ.strip().lower() == "string" else f"CAST({value} AS {typ})"
+    keep = "*" if p.keep else _except([p.column])
+    return f"SELECT {', '.join([keep, *(f'{e} AS {ident(c)}' for c, e in exprs.items())])} FROM df"
+
+
+# ---- windows --------------------------------------------------------------------------
+
+_FRAME = re.compile(r"(ROWS|RANGE)\s+BETWEEN\s+\S.*\s+AND\s+\S.*", re.IGNORECASE)
+
+
+def _order(items: list[str]) -> str:
+    """``ORDER BY`` items from column names, each maybe followed by ``asc`` or ``desc``."""
+    out = []
+    for item in items:
+        col, _, way = item.rpartition(" ")
+        if col.strip() and way.lower() in ("asc", "desc"):
+            out.append(f"{ident(col.strip())} {way.upper()}")
+        else:
+            out.append(ident(item))
+    return ", ".join(out)
+
+
+class WindowParams(Params):
+    columns: dict[str, str] = Field(
+        min_length=1,
+        description="new column → window function (row_number(), sum(amount), lag(x, 1) ...)",
+    )
+    partition_by: list[str] = Field(default_factory=list, description="the groups")
+    order_by: list[str] = Field(
+        default_factory=list, description="columns ordering each group ('col desc' reverses)"
+    )
+    frame: str | None = Field(
+        None, description="e.g. ROWS BETWEEN 2 PRECEDING AND CURRENT ROW (default: Spark's)"
+    )
+
+    @field_validator("frame")
+    @classmethod
+    def _frame(cls, value: str | None) -> str | None:
+        if value is not None and not _FRAME.fullmatch(value.strip()):
+            raise ValueError("a frame reads ROWS|RANGE BETWEEN <start> AND <end>")
+        return value
+
+
+@transformer(
+    WindowParams,
+    {
+        "columns": {"rank": "row_number()", "running_total": "sum(amount)"},
+        "partition_by": ["customer_id"],
+        "order_by": ["ordered_at"],
+    },
+)
+def window(p: WindowParams) -> str:
+    """Add columns computed by window functions over groups of rows (ranks, running
+    totals, previous values ...)."""
+    spec = []
+    if p.partition_by:
+        spec.append("PARTITION BY " + ", ".join(ident(c) for c in p.partition_by))
+    if p.order_by:
+        spec.append("ORDER BY " + _order(p.order_by))
+    if p.frame:
+        spec.append(" ".join(p.frame.split()))
+    over = f"OVER ({' '.join(spec)})"
+    return f"SELECT {_add({c: f'{e} {over}' for c, e in p.columns.items()})} FROM df"
+
+
+class SessionizeParams(Params):
+    keys: list[str] = Field(min_length=1, description="columns that identify a user")
+    timestamp: str = Field(min_length=1, description="the event time column")
+    gap_minutes: float = Field(30, gt=0, description="inactivity that starts a new session")
+    column: str = Field("session_id", min_length=1, description="the session column to add")
+
+
+@transformer(SessionizeParams, {"keys": ["user_id"], "timestamp": "event_at", "gap_minutes": 30})
+def sessionize(p: SessionizeParams) -> str:
+    """Number each user's sessions (1, 2, ...): a session ends after a gap without events
+    longer than gap_minutes."""
+    keys = ", ".join(ident(k) for k in p.keys)
+    ts = ident(p.timestamp)
+    w = f"OVER (PARTITION BY {keys} ORDER BY {ts})"
+    gap = round(p.gap_minutes * 60_000_000)
+    since = f"unix_micros(CAST({ts} AS timestamp)) - unix_micros(CAST(lag({ts}) {w} AS timestamp))"
+    new, flag = (
+        "__lakestory_new",
+        f"CASE WHEN lag({ts}) {w} IS NULL OR {since} > {gap} THEN 1 ELSE 0 END",
+    )
+    inner = f"SELECT *, {flag} AS {ident(new)} FROM df"
+    running = (
+        f"OVER (PARTITION BY {keys} ORDER BY {ts} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    session = f"CAST(sum({ident(new)}) {running} AS bigint)"
+    return f"SELECT {_except([new])}, {session} AS {ident(p.column)} FROM ({inner}) AS s"
