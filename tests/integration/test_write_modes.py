@@ -277,6 +277,22 @@ def test_new_columns_fail_by_default_and_evolve_when_asked(tmp_path: Path) -> No
     ]
 
 
+def test_an_upsert_that_evolves_the_schema_updates_matched_rows(tmp_path: Path) -> None:
+    """A MERGE that adds a column compares only the table's columns, and updates a matched
+    row whose new column has a value (it used to name target.<new column> and fail)."""
+    root = setup(tmp_path, "mode: upsert\nkeys: [id]\nschema: {on_new_columns: evolve}")
+    deliver(root, "id,name\n1,Ann\n2,Bob\n3,Cy")
+    run(root)
+    deliver(root, "id,name,email\n1,Ann,a@x\n2,Bob,\n4,Di,d@x")  # 3 is not in this batch
+    run(root)
+    assert table(root) == [
+        {"id": 1, "name": "Ann", "email": "a@x"},
+        {"id": 2, "name": "Bob", "email": None},
+        {"id": 3, "name": "Cy", "email": None},
+        {"id": 4, "name": "Di", "email": "d@x"},
+    ]
+
+
 def test_missing_columns_fill_null_and_ignore_new(tmp_path: Path) -> None:
     root = setup(
         tmp_path,

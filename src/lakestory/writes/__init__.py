@@ -257,13 +257,24 @@ class Upsert:
         if not evolve and _rewrite(ctx, frame):
             return _rewrite_upsert(ctx, frame)
         others = [c.name for c in ctx.engine.schema(frame) if c.name not in keys]
-        changed = f"NOT ({spark.null_safe_equal('target', 'source', others)})" if others else None
+        changed = _changed(ctx, others)
         spec = delta.MergeSpec(
             predicate=spark.equal("target", "source", keys),
             matched=[delta.Clause("update", changed)] if others else [],
             not_matched=[delta.Clause("insert")],
         )
         return ctx.engine.merge(frame, ctx.target, spec, ctx.with_commit(evolve=evolve))
+
+
+def _changed(ctx: WriteContext, others: list[str]) -> str | None:
+    """The MERGE condition under which a matched row is updated: a column differs from
+    the table's, or is new to the table (the write evolves it) and has a value."""
+    table = ctx.table_schema()
+    known = set(table.names) if table is not None else set(others)
+    old = [c for c in others if c in known]
+    conditions = [f"NOT ({spark.null_safe_equal('target', 'source', old)})"] if old else []
+    conditions += [f"source.{spark.ident(c)} IS NOT NULL" for c in others if c not in known]
+    return " OR ".join(conditions) or None
 
 
 def _rewrite(ctx: WriteContext, frame: Frame) -> bool:
