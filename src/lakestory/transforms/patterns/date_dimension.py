@@ -58,10 +58,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
 class DateDimensionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_date: date
-    end_date: date
-    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
-    unknown_member: bool = False
+    start_date: date = Field(description="the first day (YYYY-MM-DD)")
+    end_date: date = Field(description="the last day, included")
+    fiscal_year_start_month: int = Field(
+        default=1, ge=1, le=12, description="the month (1-12) a fiscal year starts in"
+    )
+    unknown_member: bool = Field(
+        default=False, description="add a row with date_key 0 for unknown dates"
+    )
 
     @model_validator(mode="after")
     def _range(self) -> DateDimensionParams:
@@ -118,12 +122,12 @@ def _write(_: DateDimensionParams) -> dict[str, Any]:
     write=_write,
 )
 def date_dimension(ctx: PatternContext, p: DateDimensionParams, df: Frame | None) -> Frame:
-    """A calendar table (``date_key`` yyyymmdd, ``date``, ISO day of week and week, month,
+    """A calendar table (`date_key` yyyymmdd, `date`, ISO day of week and week, month,
     quarter, year, fiscal year and quarter, weekend and month start/end flags), one row per
-    day from ``start_date`` to ``end_date``, rebuilt on every run.
+    day from `start_date` to `end_date`, rebuilt on every run.
 
-    The rows are the same on every engine; with ``unknown_member: true`` a row with
-    ``date_key`` 0 stands for a missing or unknown date.
+    The rows are the same on every engine; with `unknown_member: true` a row with
+    `date_key` 0 stands for a missing or unknown date.
     """
     query = calendar_sql(p)
     if p.unknown_member:

@@ -96,12 +96,25 @@ def _measure(value: Any) -> Any:
 class FactParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grain: list[str] = Field(min_length=1)
-    on_duplicate_grain: Literal["fail", "quarantine"] = "fail"
-    dimensions: list[DimensionLookup] = Field(default_factory=list)
-    orphan_handling: Literal["unknown", "reject", "quarantine"] = "unknown"
-    measures: list[Measure] = Field(default_factory=list)
-    keep_source_columns: bool = False
+    grain: list[str] = Field(min_length=1, description="the column(s) that identify a fact row")
+    on_duplicate_grain: Literal["fail", "quarantine"] = Field(
+        "fail", description="a repeated grain key stops the node, or its rows are quarantined"
+    )
+    dimensions: list[DimensionLookup] = Field(
+        default_factory=list,
+        description="[{source_column, dimension, natural_key?, surrogate_key?, as?, "
+        "date_column?}]: natural key → surrogate key",
+    )
+    orphan_handling: Literal["unknown", "reject", "quarantine"] = Field(
+        "unknown", description="a key with no member: key 0, stop the node, or quarantine the row"
+    )
+    measures: list[Measure] = Field(
+        default_factory=list,
+        description="columns kept: name, {name: expr} or {name, expr} (Spark SQL)",
+    )
+    keep_source_columns: bool = Field(
+        False, description="also keep the other source columns, after the measures"
+    )
 
     _grain = field_validator("grain", mode="before")(classmethod(lambda cls, v: _listed(v)))
 
@@ -205,7 +218,7 @@ class Join:
     tests=_tests,
 )
 def fact(ctx: PatternContext, p: FactParams, df: Frame | None) -> Frame:
-    """A fact table at ``grain`` (a duplicate is an error or quarantined): each dimension's
+    """A fact table at `grain` (a duplicate is an error or quarantined): each dimension's
     natural key replaced by its surrogate key (SCD2-aware), orphans sent to the unknown
     member (key 0), rejected or quarantined, and measures passed through, renamed or
     computed.
