@@ -217,11 +217,6 @@ def test_columns_that_do_not_fit_fail_at_the_pattern(
     assert message in text and "pattern" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="writes: an upsert that evolves the schema fails (its MERGE's change predicate "
-    "names target.<new column>, which the table has not got yet); not this pattern's code",
-)
 def test_a_new_column_in_the_snapshot_is_null_in_deleted_rows(
     project: Callable[..., Path],
 ) -> None:
