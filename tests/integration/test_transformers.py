@@ -319,3 +319,19 @@ def test_a_transformer_built_from_the_columns_checks_its_params_before_running(
     assert result.exit_code == 2
     assert "transformer 'unpivot': params.give `columns` (to unpivot) or `ids`" in result.stderr
     assert "node p.wide, transform[1]" in result.stderr
+
+
+def test_a_sensitive_column_renamed_by_a_transformer_built_from_the_columns_stays_hidden(
+    project: Callable[..., Path],
+) -> None:
+    """Which output columns come from a sensitive one is unknown before the node runs: every
+    column is masked rather than showing `Jan Sales` under its new name."""
+    from lakestory.api import Project
+
+    yaml = COLUMNS_PROJECT.replace("read:", 'sensitive: ["Jan Sales"]\n        read:')
+    root = project(yaml.replace("UNPIVOT", "{ids: [store_id]}"), WIDE)
+    result = Project.load(root / "lakestory.yaml").run()
+    assert result.ok, [r.error for r in result.nodes]
+    record = result.record("wide")
+    assert record.sensitive_columns == ["store_id", "name", "value"]
+    assert record.sample == [{"store_id": "***", "name": "***", "value": "***"}] * 3

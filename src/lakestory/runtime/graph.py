@@ -687,8 +687,12 @@ def _sensitivity(nodes: dict[str, ResolvedNode], order: list[str], sql: SqlCache
                 if target in nodes and target != key:
                     dotted = f"{qualifier}.{name}" if qualifier else name
                     tables[dotted.lower()] = nodes[target].sensitive_out
-        steps = [(s.kind, s.text) for s in rn.steps]
-        out = through_steps(steps, rn.sensitive_in, tables, sql.sensitive_outputs)
+        out = rn.sensitive_in
+        for s in rn.steps:
+            if s.build is not None:  # SQL built when the node runs: not traced, so anything
+                out = out if out is not None and not out else None  # sensitive taints all
+            else:
+                out = through_steps([(s.kind, s.text)], out, tables, sql.sensitive_outputs)
         # columns that keep a sensitive name stay sensitive
         rn.sensitive_out = None if out is None or own is None else out | own
 

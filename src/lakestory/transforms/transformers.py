@@ -821,7 +821,9 @@ class WindowParams(Params):
         default_factory=list, description="columns ordering each group ('col desc' reverses)"
     )
     frame: str | None = Field(
-        None, description="e.g. ROWS BETWEEN 2 PRECEDING AND CURRENT ROW (default: Spark's)"
+        None,
+        description="e.g. ROWS BETWEEN 2 PRECEDING AND CURRENT ROW, for aggregates (ranking "
+        "functions and lag/lead take none)",
     )
 
     @field_validator("frame")
@@ -848,10 +850,31 @@ def window(p: WindowParams) -> str:
         spec.append("PARTITION BY " + ", ".join(ident(c) for c in p.partition_by))
     if p.order_by:
         spec.append("ORDER BY " + _order(p.order_by))
-    if p.frame:
-        spec.append(" ".join(p.frame.split()))
-    over = f"OVER ({' '.join(spec)})"
-    return f"SELECT {_add({c: f'{e} {over}' for c, e in p.columns.items()})} FROM df"
+    frame = " ".join(p.frame.split()) if p.frame else None
+    exprs = {}
+    for col, expr in p.columns.items():
+        framed = frame and _function(expr) not in _FRAMELESS
+        exprs[col] = f"{expr} OVER ({' '.join([*spec, frame] if framed else spec)})"
+    return f"SELECT {_add(exprs)} FROM df"
+
+
+# ranking and offset functions take no frame (Spark refuses one; the SQL standard ignores it)
+_FRAMELESS = {
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "ntile",
+    "cume_dist",
+    "lag",
+    "lead",
+}
+
+
+def _function(expr: str) -> str:
+    """The name of the function ``expr`` calls (lower case), or ''."""
+    found = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", expr)
+    return found.group(1).lower() if found else ""
 
 
 class SessionizeParams(Params):

@@ -131,13 +131,14 @@ SQL = {
     ),
     "window": (
         {
-            "columns": {"r": "rank()"},
+            "columns": {"r": "rank()", "m": "avg(x)", "p": " LAG (x, 2)"},
             "partition_by": ["g"],
             "order_by": ["t desc", "id"],
             "frame": "rows between 1 preceding and current row",
         },
-        "SELECT *, rank() OVER (PARTITION BY `g` ORDER BY `t` DESC, `id` "
-        "rows between 1 preceding and current row) AS `r` FROM df",
+        "SELECT *, rank() OVER (PARTITION BY `g` ORDER BY `t` DESC, `id`) AS `r`, avg(x) OVER "
+        "(PARTITION BY `g` ORDER BY `t` DESC, `id` rows between 1 preceding and current row) "
+        "AS `m`,  LAG (x, 2) OVER (PARTITION BY `g` ORDER BY `t` DESC, `id`) AS `p` FROM df",
     ),
     "sessionize": (
         {"keys": ["u"], "timestamp": "t", "gap_minutes": 0.5, "column": "s"},
