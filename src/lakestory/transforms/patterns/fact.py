@@ -231,8 +231,6 @@ def fact(ctx: PatternContext, p: FactParams, df: Frame | None) -> Frame:
     types = ctx.types(df)
     for name, where in _named_columns(p):
         _need(ctx, name, columns, f"{where}: the fact's column '{name}'")
-    if p.on_duplicate_grain == "fail":
-        _check_grain(ctx, p, df)
     joins = [_resolve(ctx, i, d, types) for i, d in enumerate(p.dimensions)]
     outputs = [*p.grain] + [j.output for j in joins] + [m.name for m in p.measures]
     twice = sorted({o for o in outputs if outputs.count(o) > 1})
@@ -243,7 +241,9 @@ def fact(ctx: PatternContext, p: FactParams, df: Frame | None) -> Frame:
             hint="give the dimension lookups distinct `as:` names",
         )
     joined = ctx.sql(_join_sql(df, joins), "lookups")
-    orphans = _orphans(ctx, joined, joins) if joins else []
+    repeated, orphans = _profile(ctx, p, joined, joins)
+    if repeated:
+        _report_grain(ctx, p, joined, repeated)
     if any(orphans):
         _report_orphans(ctx, p, joined, joins, orphans)
     return ctx.sql(_output_sql(p, joined, joins, columns, outputs), "fact")
@@ -265,23 +265,47 @@ def _need(ctx: PatternContext, name: str, columns: list[str], what: str) -> None
         ctx.fail(f"{what} does not exist", hint=hint)
 
 
-def _check_grain(ctx: PatternContext, p: FactParams, df: Frame) -> None:
+def _profile(
+    ctx: PatternContext, p: FactParams, joined: Frame, joins: list[Join]
+) -> tuple[int, list[int]]:
+    """One pass over the looked-up rows: how many grain keys repeat (when they must not)
+    and how many rows each lookup left without a member."""
+    orphans = [f"count_if({ident(j.sk)} IS NULL) AS `o{j.index}`" for j in joins]
+    if p.on_duplicate_grain == "fail":
+        keys = ", ".join(ident(g) for g in p.grain)
+        per_key = ", ".join(["count(*) AS `__ls_n`", *orphans])
+        totals = ", ".join(
+            [
+                "count_if(`__ls_n` > 1) AS `__ls_r`",
+                *(f"sum(`o{j.index}`) AS `o{j.index}`" for j in joins),
+            ]
+        )
+        query = (
+            f"SELECT {totals} FROM (SELECT {per_key} FROM {ident(joined.name)} "
+            f"GROUP BY {keys}) AS per_key"
+        )
+    elif joins:
+        query = f"SELECT {', '.join(orphans)} FROM {ident(joined.name)}"
+    else:
+        return 0, []
+    row = ctx.rows(ctx.sql(query, "profile"), 1)[0]
+    return int(row.get("__ls_r") or 0), [int(row[f"o{j.index}"] or 0) for j in joins]
+
+
+def _report_grain(ctx: PatternContext, p: FactParams, joined: Frame, repeated: int) -> None:
     keys = ", ".join(ident(g) for g in p.grain)
-    repeated = ctx.sql(
-        f"SELECT {keys}, count(*) AS `__ls_n`, count(*) OVER () AS `__ls_keys` "
-        f"FROM {ident(df.name)} GROUP BY {keys} HAVING count(*) > 1 ORDER BY {keys} "
-        f"LIMIT {SAMPLE_KEYS}",
+    sample = ctx.sql(
+        f"SELECT {keys}, count(*) AS `__ls_n` FROM {ident(joined.name)} GROUP BY {keys} "
+        f"HAVING count(*) > 1 ORDER BY {keys} LIMIT {SAMPLE_KEYS}",
         "grain",
     )
-    rows = ctx.rows(repeated, SAMPLE_KEYS)
-    if not rows:
-        return
     examples = "; ".join(
-        ", ".join(f"{g}={r[g]}" for g in p.grain) + f" ({r['__ls_n']} rows)" for r in rows
+        ", ".join(f"{g}={r[g]}" for g in p.grain) + f" ({r['__ls_n']} rows)"
+        for r in ctx.rows(sample, SAMPLE_KEYS)
     )
     ctx.fail(
         f"the fact's grain ({', '.join(p.grain)}) is not unique: "
-        f"{plural(rows[0]['__ls_keys'], 'repeated key')}, e.g. {examples}",
+        f"{plural(repeated, 'repeated key')}, e.g. {examples}",
         hint="fix the data upstream, add the missing grain column, or set "
         "`on_duplicate_grain: quarantine` to set those rows aside",
     )
@@ -439,12 +463,6 @@ def _join_sql(df: Frame, joins: list[Join]) -> str:
         parts.append(f"LEFT JOIN ({_dimension_sql(j)}) AS {a} ON {' AND '.join(on)}")
     sks = "".join(f", d{j.index}.`__ls_s` AS {ident(j.sk)}" for j in joins)
     return f"SELECT f.*{sks} FROM {ident(df.name)} AS f {' '.join(parts)}"
-
-
-def _orphans(ctx: PatternContext, joined: Frame, joins: list[Join]) -> list[int]:
-    counts = ", ".join(f"count_if({ident(j.sk)} IS NULL) AS `o{j.index}`" for j in joins)
-    row = ctx.rows(ctx.sql(f"SELECT {counts} FROM {ident(joined.name)}", "orphans"), 1)[0]
-    return [int(row[f"o{j.index}"] or 0) for j in joins]
 
 
 def _report_orphans(
