@@ -30,6 +30,7 @@ class ClusterSpec:
     node_type: str = "Standard_D4ds_v5"  # Azure; e.g. m6gd.xlarge on AWS, n2-highmem-4 on GCP
     workers: int = 2
     extras: str = "spark,azure"
+    secret_scope: str | None = None  # the environment variables' values, by name
 
 
 def slug(name: str) -> str:
@@ -90,11 +91,26 @@ def render_bundle(
         "# Deploy: databricks bundle deploy -t TARGET; run: databricks bundle run -t TARGET "
         f"{name}\n"
         "# Secrets: ${SECRET:databricks:scope/key} in the project reads secret scopes "
-        "directly;\n"
-        "# environment variables the project uses go in spark_env_vars as "
-        "{{secrets/scope/key}}.\n"
-    )
+        "directly.\n"
+    ) + _env_note(job, cluster)
     return header + yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True)
+
+
+def _env_note(job: Job, cluster: ClusterSpec) -> str:
+    if not job.env_vars or cluster.secret_scope:
+        return ""
+    return (
+        f"# The project reads the environment variables {', '.join(job.env_vars)}: add them to\n"
+        "# spark_env_vars as {{secrets/SCOPE/NAME}} (or export again with --secret-scope).\n"
+    )
+
+
+def _env_vars(job: Job, cluster: ClusterSpec) -> dict[str, str]:
+    env = {"LAKESTORY_LOG_FORMAT": "json"}
+    if cluster.secret_scope:  # Databricks fills these in from the scope when the cluster starts
+        for name in job.env_vars:
+            env[name] = "{{secrets/" + cluster.secret_scope + "/" + name + "}}"
+    return env
 
 
 def _job(job: Job, cluster: ClusterSpec, version: str, project_file: str) -> dict[str, Any]:
@@ -128,7 +144,7 @@ def _job(job: Job, cluster: ClusterSpec, version: str, project_file: str) -> dic
                     "node_type_id": cluster.node_type,
                     "num_workers": cluster.workers,
                     "data_security_mode": "SINGLE_USER",
-                    "spark_env_vars": {"LAKESTORY_LOG_FORMAT": "json"},
+                    "spark_env_vars": _env_vars(job, cluster),
                 },
             }
         ],

@@ -4,9 +4,11 @@ them from the project's DAG, and each task's retry policy. ``lakestory export ai
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from lakestory.core.dag import DAG, CycleError
 from lakestory.core.errors import UsageError
@@ -44,6 +46,7 @@ class Job:
     engine: str
     tasks: list[Task]  # in dependency order
     environments: list[str]  # the project's `environments:` names
+    env_vars: list[str] = field(default_factory=list)  # ${VAR}s the project reads
 
     def task(self, task_id: str) -> Task:
         return next(t for t in self.tasks if t.id == task_id)
@@ -75,7 +78,47 @@ def build_job(project: Project, per: Per) -> Job:
     else:
         task_list = _pipeline_tasks(project, order)
     cfg = project.config
-    return Job(cfg.project, project.loaded.env_name, cfg.engine, task_list, list(cfg.environments))
+    env = project.loaded.env_name
+    job = Job(cfg.project, env, cfg.engine, task_list, list(cfg.environments))
+    job.env_vars = env_var_names(project.loaded.source.file, env)
+    return job
+
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_var_names(file: str | None, env: str | None) -> list[str]:
+    """The environment variables the project file reads (``${NAME}``, ``${env:NAME}``,
+    ``${NAME:-default}``; not ``${vars...}`` nor ``${SECRET:...}``), those of environments
+    other than ``env`` left out: what the machine that runs it must provide."""
+    from lakestory.config.yamlpos import load_yaml
+
+    if not file or not Path(file).is_file():
+        return []
+    data, _ = load_yaml(Path(file))
+    if isinstance(data, dict):
+        envs = data.get("environments")
+        selected = envs.get(env) if isinstance(envs, dict) and env else None
+        data = {k: v for k, v in data.items() if k != "environments"}
+        data["environments"] = selected
+    names: list[str] = []
+    for text in _strings(data):
+        for m in _TOKEN.finditer(text):
+            expr = (m.group(1) or "").strip().split(":-", 1)[0]
+            prefix, _, rest = expr.partition(":")
+            name = rest if rest and prefix.lower() == "env" else expr
+            if _NAME.fullmatch(name) and name not in names:
+                names.append(name)
+    return names
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) and "${" in value else []
 
 
 def _pipeline_tasks(project: Project, order: list[str]) -> list[Task]:

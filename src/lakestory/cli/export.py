@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakestory.cli.app import DEFAULT_PROJECT, EnvOpt, FormatOpt, ProjectArg, _guard, _load, app
+from lakestory.cli.app import DEFAULT_PROJECT, EnvOpt, FormatOpt, ProjectArg, _guard, app
 
 if TYPE_CHECKING:
+    from lakestory.api import Project
     from lakestory.cli._deploy import Job
 
 export_app = typer.Typer(
@@ -33,9 +34,41 @@ def _job(project: Path, env: str | None, per: str) -> Job:
 
     if per not in ("pipeline", "node"):
         raise UsageError(f"--per must be pipeline or node, not '{per}'")
-    loaded = _load(project, env)
+    loaded = _load_without_secrets(project, env)
     loaded.validate()  # an export of a project that cannot run would only fail later
     return build_job(loaded, "node" if per == "node" else "pipeline")
+
+
+class _Placeholder:
+    """Answers every secret reference without fetching it: an export needs the project's
+    shape, never its secrets (they are read where the tasks run)."""
+
+    timeout = 1.0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def fetch(self, reference: str) -> str:
+        return "lakestory-export-placeholder"
+
+
+def _load_without_secrets(project: Path, env: str | None) -> Project:
+    """The project as ``lakestory run`` would load it, except that environment variables
+    that are not set read as ``0`` and secrets are not fetched: an export runs where the
+    production secrets are not (a laptop, CI)."""
+    from lakestory.api import Project
+    from lakestory.cli._deploy import env_var_names
+    from lakestory.config.loader import load_project_file
+    from lakestory.secrets.dotenv import environment
+    from lakestory.secrets.providers import BUILTIN_PROVIDERS
+    from lakestory.secrets.resolve import SecretSettings
+
+    environ = environment(project.resolve().parent) if project.is_file() else {}
+    for name in env_var_names(str(project), env):
+        environ.setdefault(name, "0")
+    names = [*BUILTIN_PROVIDERS, ""]
+    settings = SecretSettings(providers={n: _Placeholder(n) for n in names})
+    return Project(load_project_file(project, env, environ, settings))
 
 
 def _command(kind: str, project: Path, out: Path, env: str | None, per: str) -> str:
@@ -129,6 +162,13 @@ def databricks(
     extras: Annotated[
         str, typer.Option("--extras", help="lakestory's extras installed on the cluster.")
     ] = "spark,azure",
+    secret_scope: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-scope",
+            help="Fill the environment variables the project reads from this secret scope.",
+        ),
+    ] = None,
     fmt: FormatOpt = "text",
 ) -> None:
     """A Databricks asset bundle (databricks.yml): a job whose tasks run `lakestory run` on
@@ -139,7 +179,7 @@ def databricks(
 
     def body() -> None:
         job = _job(project, env, per)
-        cluster = ClusterSpec(spark_version, node_type, workers, extras)
+        cluster = ClusterSpec(spark_version, node_type, workers, extras, secret_scope)
         text = render_bundle(
             job,
             project_file=project,

@@ -412,26 +412,57 @@ def test_databricks_targets_are_the_environments(cli: Cli, retry_project: Path) 
     assert "${" not in json.dumps(doc["targets"]["prod"]["variables"])
 
 
-def test_bundle_and_dag_hold_no_secret(cli: Cli, project: Callable[..., Path]) -> None:
+def test_exports_need_no_secret_and_hold_none(cli: Cli, project: Callable[..., Path]) -> None:
+    """An export runs where production secrets are not (a laptop, CI): variables that are not
+    set and secret references are not needed, nor written; the variables are named."""
     folder = project(
         """\
         project: s
         connections:
           raw: {type: local, base_path: data}
           db: {type: postgres, host: h, database: d, username: u, password: "${DB_PASSWORD}"}
+        alerts:
+          - {type: webhook, url: "${SECRET:keyvault:acme-kv/hook-url}"}
         pipelines:
           - pipeline: p
             nodes: [{name: a, read: {connection: raw, path: a.csv}}]
         """,
         {"data/a.csv": "id\n1\n"},
     )
+    file = folder / "lakestory.yaml"
+    assert cli("export", "databricks", file, "--out", folder / "b").exit_code == 0
+    assert cli("export", "airflow", file, "--out", folder / "d.py").exit_code == 0
     env = {"DB_PASSWORD": "pa55-w0rd-canary"}
-    assert cli("export", "databricks", folder / "lakestory.yaml", "--out", folder / "b",
-               env=env).exit_code == 0  # fmt: skip
-    assert cli("export", "airflow", folder / "lakestory.yaml", "--out", folder / "d.py",
-               env=env).exit_code == 0  # fmt: skip
-    for path in (folder / "b" / "databricks.yml", folder / "d.py"):
-        assert "pa55-w0rd-canary" not in path.read_text("utf-8")
+    assert cli("export", "airflow", file, "--out", folder / "e.py", env=env).exit_code == 0
+    for path in (folder / "b" / "databricks.yml", folder / "d.py", folder / "e.py"):
+        text = path.read_text("utf-8")
+        assert "pa55-w0rd-canary" not in text and "placeholder" not in text
+        assert "DB_PASSWORD" in text  # named as what the machine running it must set
+    assert cli("run", file).exit_code == 2  # a run still needs them
+    doc = _bundle(cli, folder / "lakestory.yaml", folder / "b", "--secret-scope", "etl")
+    cluster = doc["resources"]["jobs"]["s"]["job_clusters"][0]["new_cluster"]
+    assert cluster["spark_env_vars"] == {
+        "LAKESTORY_LOG_FORMAT": "json",
+        "DB_PASSWORD": "{{secrets/etl/DB_PASSWORD}}",
+    }
+
+
+def test_the_environment_variables_a_project_reads(tmp_path: Path) -> None:
+    from lakestory.cli._deploy import env_var_names
+
+    file = tmp_path / "lakestory.yaml"
+    file.write_text(
+        """\
+project: "${env:A} ${B:-x} ${vars.c} ${SECRET:env:D} $${E} ${A}"
+# ${IN_A_COMMENT}
+environments:
+  prod: {vars: {f: "${F}"}}
+  dev: {vars: {g: "${G}"}}
+""",
+        encoding="utf-8",
+    )
+    assert env_var_names(str(file), None) == ["A", "B"]
+    assert env_var_names(str(file), "prod") == ["A", "B", "F"]
 
 
 @pytest.mark.parametrize(
