@@ -197,9 +197,14 @@ def run(
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error,
     130 interrupted (Ctrl-C), 143 terminated (SIGTERM). A continuous run (docs/continuous.md)
     exits 0 when stopped by SIGTERM or Ctrl-C, after its current batch."""
+    import json
+
     from lakestory.cli import output
     from lakestory.cli.progress import ProgressDisplay
     from lakestory.cli.render import print_failures
+    from lakestory.config.models.tables import parse_bytes
+    from lakestory.runtime import continuous as cont
+    from lakestory.secrets.redactor import current as current_redactor
 
     def body() -> Any:
         if on_error not in (None, "fail_fast", "fail_later"):
@@ -276,12 +281,6 @@ def run(
                 f"continuous run {why} after {outcome.batches} batches "
                 f"({outcome.failed_batches} failed)"
             )
-
-    import json
-
-    from lakestory.config.models.tables import parse_bytes
-    from lakestory.runtime import continuous as cont
-    from lakestory.secrets.redactor import current as current_redactor
 
     with _SigtermAborts() as term:
         result = _guard(fmt, body)
