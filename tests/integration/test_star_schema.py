@@ -503,3 +503,30 @@ def test_run_time_errors_name_the_lookup(
     result = Project.load(project(text, files) / "lakestory.yaml").run()
     err = node(result).error
     assert message in str(err) and hint in str(err), err
+
+
+def test_measures_renamed_computed_and_source_columns_kept(project: Callable[..., Path]) -> None:
+    text = SMALL.replace("VALIDATION", "").replace(
+        "PARAMS\n            measures: [quantity]",
+        "keep_source_columns: true\n"
+        "            measures: [{qty: quantity}, {name: double_qty, expr: quantity * 2}]",
+    )
+    root = project(text, SMALL_FILES)
+    run(root)
+    rows = DeltaTable(str(root / "lake" / "fact_orders")).to_pyarrow_table()
+    assert rows.column_names == [
+        "order_id",
+        "product_sk",
+        "qty",
+        "double_qty",
+        "product_id",
+        "quantity",
+    ]
+    assert sorted(rows.to_pylist(), key=lambda r: r["order_id"])[0] == {
+        "order_id": 1,
+        "product_sk": 1,
+        "qty": 2,
+        "double_qty": 4,
+        "product_id": "P1",
+        "quantity": 2,
+    }
