@@ -71,10 +71,12 @@ def _load_without_secrets(project: Path, env: str | None) -> Project:
     return Project(load_project_file(project, env, environ, settings))
 
 
-def _command(kind: str, project: Path, out: Path, env: str | None, per: str) -> str:
+def _command(kind: str, project: Path, out: Path, **options: Any) -> str:
+    """The command that wrote a file, for its header: the options that were given."""
     words = ["lakestory", "export", kind, str(project), "--out", str(out)]
-    words += ["--per", per] if per != "pipeline" else []
-    words += ["--env", env] if env else []
+    for name, value in options.items():
+        if value is not None:
+            words += [f"--{name.replace('_', '-')}", str(value)]
     return shlex.join(words)
 
 
@@ -138,7 +140,17 @@ def airflow(
             lakestory=lakestory,
             schedule=schedule,
             per=per,
-            command=_command("airflow", project, out, env, per),
+            command=_command(
+                "airflow",
+                project,
+                out,
+                per=per if per != "pipeline" else None,
+                env=env,
+                dag_id=dag_id,
+                schedule=schedule,
+                project_path=project_path,
+                lakestory=lakestory if lakestory != "lakestory" else None,
+            ),
         )
         _write(out, text)
         _report(fmt, out, job, "an Airflow DAG")
@@ -186,7 +198,14 @@ def databricks(
             bundle_dir=out,
             cluster=cluster,
             version=__version__,
-            command=_command("databricks", project, out, env, per),
+            command=_command(
+                "databricks",
+                project,
+                out,
+                per=per if per != "pipeline" else None,
+                env=env,
+                secret_scope=secret_scope,
+            ),
         )
         _write(out / "databricks.yml", text)
         if job.engine != "spark":
