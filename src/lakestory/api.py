@@ -131,6 +131,10 @@ class Project:
         everything = build_plan(self.loaded, self.graph, select(self.graph), check=False)
         found = check_supported(self.loaded, everything).errors
         ErrorList([e for e in found if not isinstance(e, NotSupportedYet)]).raise_if_any()
+        streaming = [p.pipeline for p in self.config.pipelines if p.continuous]
+        if streaming:  # what a continuous run of them would refuse
+            plan = build_plan(self.loaded, self.graph, select(self.graph, streaming), check=False)
+            continuous.check_plan(plan, continuous.watched_sources(plan))
         return found
 
     def storage(self, connection: str) -> Storage | DatabaseStorage:

@@ -392,6 +392,12 @@ def test_what_a_continuous_run_refuses(tmp_path: Path, cli: Callable[..., Any]) 
     assert "read bronze's table instead: `read: {connection: lake, path: bronze" in text
     assert "lakestory.yaml:11:9, node events.silver" in text
 
+    marked = path.read_text().replace("events\n", "events\n    continuous: true\n", 1)
+    path.write_text(marked)
+    checked = cli("validate", path)  # `continuous: true` is checked before any run
+    assert checked.exit_code == 2
+    assert "node 'silver' cannot take the batch" in checked.stdout + checked.stderr
+
     bad = cli("run", path, "--trigger", "every 5s")
     assert bad.exit_code == 2
     assert "'every 5s' is not a trigger" in bad.stdout + bad.stderr

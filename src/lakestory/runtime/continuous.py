@@ -384,7 +384,8 @@ class Driver:
             result.ended_at = datetime.now(UTC)
         batch = Batch(number, taken, result, left, catch_up)
         self._account(batch)
-        log.info(
+        log.log(
+            logging.WARNING if result.status == "failed" else logging.INFO,
             "batch %d: %d files (%d bytes), %s in %.2fs, %d pending",
             number,
             batch.file_count,
