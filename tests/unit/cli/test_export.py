@@ -478,3 +478,31 @@ def test_the_project_file_in_the_workspace(
     tmp_path: Path, project_file: str, bundle_dir: str, remote: str, sync: list[str]
 ) -> None:
     assert workspace_project_file(tmp_path / project_file, tmp_path / bundle_dir) == (remote, sync)
+
+
+def test_odd_names_and_paths_keep_the_dag_file_valid(tmp_path: Path) -> None:
+    import warnings
+
+    from lakestory.cli._airflow import render_dag
+    from lakestory.cli._deploy import Job, Task
+
+    job = Job('a """ b \\ c', "pr'od", "duckdb", [Task("p", None)], ["pr'od"])
+    text = render_dag(
+        job,
+        dag_id="x",
+        project_file="C:\\new folder\\it's.yaml",
+        lakestory="lakestory",
+        schedule=None,
+        per="pipeline",
+        command='lakestory export airflow "C:\\new" --out """',
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an invalid escape in the docstring would warn
+        tree = ast.parse(text)
+    assert 'a """ b \\ c' in (ast.get_docstring(tree) or "")
+    keep = [n for n in tree.body if isinstance(n, ast.Import | ast.FunctionDef | ast.Assign)]
+    namespace: dict[str, Any] = {}
+    exec(compile(ast.Module(keep, type_ignores=[]), "dag", "exec"), namespace)
+    assert namespace["lakestory_run"]("--pipeline", "p") == (
+        "lakestory run 'C:\\new folder\\it'\"'\"'s.yaml' --pipeline p --env 'pr'\"'\"'od'"
+    )
