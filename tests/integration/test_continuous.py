@@ -1,6 +1,6 @@
 """Continuous runs (``lakestory run --continuous``), as real processes started here and
 stopped by pid: files dropped while it runs, bursts, kills and restarts, available-now
-backlogs, SIGTERM, the lag metrics, and S3.
+backlogs, SIGTERM, the lag metrics, S3 and ADLS.
 
 The project is bronze → silver → gold: bronze ingests CSV files (``incremental: {mode:
 files}``) and stamps them with ``_ingested_at``; silver and gold each read the table before
@@ -26,7 +26,7 @@ from deltalake import DeltaTable
 
 from lakestory.io.paths import InputFile
 from lakestory.runtime.continuous import BatchLedger, Bounds
-from support.servers import S3Endpoint, free_port
+from support.servers import AzuriteEndpoint, S3Endpoint, free_port
 
 ROWS = 3  # rows per file
 
@@ -428,3 +428,24 @@ def test_continuous_on_s3(tmp_path: Path, s3_server: S3Endpoint, s3_bucket: str)
     assert second.wait(120) == 0, second.text()
     assert second.batches()[0]["files"] == {"events.bronze": ["f0003.csv"]}
     assert gold(tmp_path) == expected(range(4))
+
+
+def test_continuous_on_adls(tmp_path: Path, azurite: AzuriteEndpoint, azure_container: str) -> None:
+    """An ADLS path watched (Azurite), in one available-now run."""
+    conn = (
+        f"{{type: azure_adls, account: {azurite.account_name}, container: {azure_container}, "
+        f"auth_mode: account_key, account_key: '${{TEST_AZURE_KEY}}', "
+        f"endpoint_url: '{azurite.blob_endpoint}'}}"
+    )
+    path = make(tmp_path, "max_files_per_batch: 2", landing=conn)
+    container = azurite.service().get_container_client(azure_container)
+    for n in range(3):
+        container.upload_blob(f"in/f{n:04}.csv", csv_of(n).encode())
+    env = environ(extra={"TEST_AZURE_KEY": azurite.account_key})
+    run = Run(path, "--trigger", "available-now", env=env)
+    assert run.wait(120) == 0, run.text()
+    assert [b["files"]["events.bronze"] for b in run.batches()] == [
+        ["f0000.csv", "f0001.csv"],
+        ["f0002.csv"],
+    ]
+    assert gold(tmp_path) == expected(range(3))
