@@ -850,11 +850,11 @@ def window(p: WindowParams) -> str:
         spec.append("PARTITION BY " + ", ".join(ident(c) for c in p.partition_by))
     if p.order_by:
         spec.append("ORDER BY " + _order(p.order_by))
-    frame = " ".join(p.frame.split()) if p.frame else None
+    framed = [*spec, " ".join(p.frame.split())] if p.frame else spec
     exprs = {}
     for col, expr in p.columns.items():
-        framed = frame and _function(expr) not in _FRAMELESS
-        exprs[col] = f"{expr} OVER ({' '.join([*spec, frame] if framed else spec)})"
+        parts = spec if _function(expr) in _FRAMELESS else framed
+        exprs[col] = f"{expr} OVER ({' '.join(parts)})"
     return f"SELECT {_add(exprs)} FROM df"
 
 
