@@ -50,5 +50,7 @@ if ! grep -qs "\"version\": \"$AZURITE_VERSION\"" .tools/azurite/node_modules/az
     echo "note: npm is missing, so Azurite is not installed and the Azure tests are skipped"
   fi
 fi
+# Airflow and databricks-bundles in a venv of their own, to load the exported artifacts
+echo "== export tools (.tools/export-check)"; bash scripts/export-tools.sh
 export SPARK_LOCAL_IP=127.0.0.1
 echo "== pytest";        .venv/bin/python -m pytest -n 2 "$@"
