@@ -363,6 +363,8 @@ def test_continuous_on_the_pipeline_and_once(tmp_path: Path, cli: Callable[..., 
     assert "batch 1: 2 files" in out.stdout and "batch 2: 1 files" in out.stdout
     assert "continuous run done after 2 batches (0 failed)" in out.stdout
     assert gold(tmp_path) == expected(range(3))
+    idle = cli("run", path)  # nothing pending, the last batch finished: no batch at all
+    assert "continuous run done after 0 batches" in idle.stdout, idle.stdout + idle.stderr
     drop(tmp_path, [3])
     once = cli("run", path, "--once")  # an ordinary run: every new file at once
     assert once.exit_code == 0 and "run success" in once.stdout, once.stdout + once.stderr

@@ -12,8 +12,8 @@ files. Exactly once rests on what an ordinary run already guarantees:
   batch in memory: :func:`check_plan` refuses a plan where a node takes the in-memory
   output of a table-writing node downstream of a watched one. Each such node's mark is
   committed with its own data, so a crash between two commits of a batch leaves the later
-  nodes behind, and the next batch catches them up (after a restart, the first batch runs
-  even with no file pending).
+  nodes behind, and the next batch catches them up (after a restart, at once: see
+  :meth:`Driver._unfinished`).
 
 The driver here knows nothing of projects, stories or metrics: it is given a function that
 runs one batch and one that reports the lag, and tells its caller about every batch.
@@ -322,6 +322,7 @@ class Driver:
     ledgers: dict[str, set[str]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
     _snapshot: dict[str, set[str]] | None = None  # available-now: the files pending at start
+    _catch_up: bool | None = None  # whether the last batch may not have finished
 
     def run(self) -> Outcome:
         self.ledgers = self._load_ledgers()
@@ -359,7 +360,9 @@ class Driver:
         now = time.time()
         self.on_lag([lag_of(w, lists[w.key], now) for w in self.watched])
         waiting = sum(len(v) for v in lists.values())
-        if not waiting and (outcome.batches or not self._ingested_before()):
+        if self._catch_up is None:
+            self._catch_up = self._unfinished()
+        if not waiting and (outcome.batches or not self._catch_up):
             return "wait"
         batch = self._batch(outcome.batches + 1, lists, catch_up=not waiting)
         outcome.batches += 1
@@ -416,11 +419,29 @@ class Driver:
                 return
             self.ledgers.setdefault(key, set()).update(f.name for f in files)
 
-    def _ingested_before(self) -> bool:
-        """Whether every watched node has committed before: then the first batch runs even
-        with no file pending, so that the nodes after them catch up on what a batch killed
-        between two commits left undone (with nothing committed, there is nothing to do)."""
-        return all(w.target_uri is not None and delta.exists(w.target_uri) for w in self.watched)
+    def _unfinished(self) -> bool:
+        """Whether the last batch may have stopped between two of its commits: the last
+        commit of a watched node was made by a run the catalog does not record as done
+        with every node successful (it was killed, or a later node failed). Then the first
+        batch runs even with no file pending, so the nodes after it catch up at once.
+        Without a catalog, whenever a watched node has committed before."""
+        for w in self.watched:
+            if w.target_uri is None or not delta.exists(w.target_uri):
+                continue
+            newest = delta.table(w.target_uri).version()
+            mine = [
+                meta
+                for _v, meta in delta.lakestory_commits(w.target_uri, max(newest - 20, -1))
+                if meta.get("key") == w.key and meta.get("project") == self.plan.project
+            ]
+            if not mine:
+                continue
+            if self.catalog is None:
+                return True
+            nodes = self.catalog.node_runs(str(mine[-1].get("run_id")), limit=None)
+            if not nodes or any(r.get("status") != "success" for r in nodes):
+                return True
+        return False
 
     def _load_ledgers(self) -> dict[str, set[str]]:
         wanted = {w.key: (w.target_uri, "files") for w in self.watched}
