@@ -9,24 +9,16 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from lakestory._version import __version__
 from lakestory.config.yamlpos import Path_, SourceMap
-from lakestory.core.errors import ConfigError, NotSupportedYet
+from lakestory.core.errors import ConfigError
 from lakestory.core.text import did_you_mean, suggestion
 
-# Keys documented for later capabilities: rejected with "not supported yet", never ignored.
-PLANNED_KEYS: dict[str, str] = {
-    "pattern": "modeling patterns",
-    "continuous": "continuous ingestion",
+# Keys of one section that users put in another: the message says where they go.
+PLACES: dict[str, str] = {
+    "pattern": "`pattern:` goes on a node, beside `read:` and `write:`",
+    "continuous": "`continuous:` goes on a pipeline (beside `pipeline:` and `nodes:`), or use "
+    "`lakestory run --continuous`",
 }
-
-
-def not_supported(key: str, feature: str, where: Any) -> NotSupportedYet:
-    return NotSupportedYet(
-        f"`{key}` ({feature}) is not supported yet in lakestory {__version__}",
-        where=where,
-        hint="remove it for now; it is documented for a later release",
-    )
 
 
 def convert(
@@ -78,8 +70,8 @@ def _one(err: Any, loc: Path_, path: Path_, smap: SourceMap, root: type[BaseMode
     where = smap.where(path)
     if etype == "extra_forbidden":
         key = str(loc[-1])
-        if key in PLANNED_KEYS and key not in _fields_at(root, loc[:-1]):
-            return not_supported(key, PLANNED_KEYS[key], where)
+        if key in PLACES and key not in _fields_at(root, loc[:-1]):
+            return ConfigError(f"`{key}` does not go here", where=where, hint=PLACES[key])
         hint = suggestion(key, _fields_at(root, loc[:-1]))
         allowed = ", ".join(sorted(_fields_at(root, loc[:-1])))
         return ConfigError(

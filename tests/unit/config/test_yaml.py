@@ -8,7 +8,7 @@ import pytest
 
 from lakestory.config.loader import load_project_file, load_project_text
 from lakestory.config.yamlpos import load_yaml_text
-from lakestory.core.errors import ConfigError, ConfigErrors, NotSupportedYet
+from lakestory.core.errors import ConfigError, ConfigErrors
 
 VALID = """\
 project: p
@@ -90,9 +90,10 @@ def test_unknown_keys_suggest_the_right_one(tmp_path: Path) -> None:
     assert (err.value.where.line, err.value.where.column) == (8, 9)
 
 
-def test_documented_later_keys_are_not_supported_yet(tmp_path: Path) -> None:
-    with pytest.raises(NotSupportedYet, match=r"`continuous` .* is not supported yet"):
-        load(VALID + "        continuous: true\n", tmp_path)
+def test_a_key_of_another_section_says_where_it_goes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="`continuous` does not go here") as err:
+        load(VALID + "        continuous: true\n", tmp_path)  # on a node
+    assert err.value.hint is not None and "goes on a pipeline" in err.value.hint
 
 
 def test_several_model_errors_are_reported_together(tmp_path: Path) -> None:
