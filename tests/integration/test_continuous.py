@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ import pytest
 from deltalake import DeltaTable
 
 from lakestory.io.paths import InputFile
-from lakestory.runtime.continuous import BatchLedger, Bounds
+from lakestory.runtime.continuous import BatchLedger, Bounds, Driver, Watched
+from lakestory.runtime.plan import Plan
+from lakestory.runtime.records import NodeRecord, RunResult
 from support.servers import AzuriteEndpoint, S3Endpoint, free_port
 
 ROWS = 3  # rows per file
@@ -190,6 +193,31 @@ def test_a_batch_takes_the_oldest_files_within_its_bounds() -> None:
     ledger = BatchLedger({"old"}, ["new1"])
     assert "old" in ledger and "other" in ledger and "new1" not in ledger
     assert len(ledger) == 1  # the node's state counts the files really ingested
+
+
+def test_an_interval_run_reruns_a_failed_batch_then_stops_when_asked(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x\n1\n")
+    source = Watched("p.bronze", "p", "bronze", str(folder), "csv", None, Bounds(10))
+    calls: list[dict[str, list[str]]] = []
+
+    def run_batch(files: Mapping[str, Collection[str]]) -> RunResult:
+        calls.append({k: sorted(v) for k, v in files.items()})
+        status = "failed" if len(calls) == 1 else "success"  # silver failed, say
+        res = RunResult(f"r{len(calls)}", "p", None, datetime.now(UTC), status=status)
+        res.nodes = [NodeRecord("p.bronze", "p", "bronze", status="success")]
+        if len(calls) == 2:
+            driver.stop("SIGTERM")
+        return res
+
+    plan = Plan("p", None, "duckdb", "fail_fast", [])
+    driver = Driver(plan, [source], run_batch, None, timedelta(seconds=0.05))
+    outcome = driver.run()
+    # the retry runs with no file: bronze had taken a.csv; the nodes after it catch up
+    assert calls == [{"p.bronze": ["a.csv"]}, {"p.bronze": []}]
+    assert (outcome.batches, outcome.failed_batches, outcome.stopped_by) == (2, 1, "SIGTERM")
+    assert outcome.exit_code == 0
 
 
 def test_files_dropped_while_it_runs_are_ingested_once_even_in_a_burst(

@@ -322,7 +322,7 @@ class Driver:
     ledgers: dict[str, set[str]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
     _snapshot: dict[str, set[str]] | None = None  # available-now: the files pending at start
-    _catch_up: bool | None = None  # whether the last batch may not have finished
+    _catch_up: bool | None = None  # whether the last batch may not have finished: run one
 
     def run(self) -> Outcome:
         self.ledgers = self._load_ledgers()
@@ -362,9 +362,12 @@ class Driver:
         waiting = sum(len(v) for v in lists.values())
         if self._catch_up is None:
             self._catch_up = self._unfinished()
-        if not waiting and (outcome.batches or not self._catch_up):
+        if not waiting and not self._catch_up:
             return "wait"
         batch = self._batch(outcome.batches + 1, lists, catch_up=not waiting)
+        # a failed batch is run again at the next poll, files or not: its later nodes
+        # may be behind the watched ones
+        self._catch_up = batch.result.status == "failed"
         outcome.batches += 1
         outcome.last = batch
         if batch.result.status == "aborted":
