@@ -349,6 +349,14 @@ class _Builder:
                 where=self.where(node, "write", pipeline=pipeline),
                 hint="patterns keep Delta tables (format: delta)",
             ) from None
+        if write.table or write.format != "delta":
+            raise ConfigError(
+                f"the {spec.name} pattern keeps a Delta table, not "
+                + (f"the database table '{write.table}'" if write.table else f"{write.format}"),
+                where=self.where(node, "write", pipeline=pipeline),
+                hint="write it to a `path` with format: delta; a later node can copy it to a "
+                "database",
+            )
         copy = node.model_copy(update={"write": write})
         copy._key_path = node._key_path
         return copy

@@ -120,6 +120,13 @@ def test_a_conflicting_write_setting_is_an_error(project: Callable[..., Path]) -
     assert info.value.hint == "remove `write.mode`: the pattern sets it"
 
 
+def test_a_pattern_that_keeps_a_table_needs_a_delta_table(project: Callable[..., Path]) -> None:
+    text = YAML.replace("path: out/totals}", "path: out/totals.csv}")
+    with pytest.raises(ConfigError, match=r"needs a Delta table|keeps a Delta table") as info:
+        _ = load(project, text).graph
+    assert info.value.where.key == "pipelines[0].nodes[1].write"
+
+
 def test_a_pattern_that_keeps_a_table_needs_a_write(project: Callable[..., Path]) -> None:
     text = YAML.replace("        write: {connection: local, path: out/totals}\n", "")
     with pytest.raises(ConfigError, match="the node needs a `write:`"):
