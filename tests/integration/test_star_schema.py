@@ -259,7 +259,7 @@ pipelines:
           params:
             grain: [order_id]
             dimensions:
-              - {source_column: product_id, dimension: dim_product, as: product_sk}
+              - {source_column: product_id, dimension: dim_product}
             PARAMS
             measures: [quantity]
         VALIDATION

@@ -157,7 +157,7 @@ def _describe_pattern(spec: Pattern) -> dict[str, Any]:
     if spec.write is not None:
         out["write"] = spec.write(params)
     if spec.tests is not None:
-        out["tests"] = spec.tests(params)
+        out["tests"] = spec.tests(params, {})  # the example's lookups are not resolved
     return out
 
 

@@ -265,7 +265,7 @@ class _Builder:
         if spec is not None:
             resolved_pattern = self.pattern_lookups(node, key, pipeline, spec, params)
             deps |= {k for k, _, _ in resolved_pattern.lookups.values()}
-            validation = self.pattern_tests(node, pipeline, spec, params, validation)
+            validation = self.pattern_tests(node, pipeline, resolved_pattern, validation)
         data_deps = set(inputs.values()) | {
             k for s in steps for k in s.refs.values() if k in self.by_key
         }
@@ -388,8 +388,7 @@ class _Builder:
         self,
         node: NodeConfig,
         pipeline: str,
-        spec: pt.Pattern,
-        params: Any,
+        resolved: ResolvedPattern,
         validation: Suite | None,
     ) -> Suite | None:
         """The node's validation suite with the tests its pattern adds (e.g. a fact's
@@ -398,10 +397,17 @@ class _Builder:
 
         from lakestory.config.models.quality import TestConfig
 
-        tests = spec.tests(params) if spec.tests else []
+        spec, where = resolved.spec, resolved.where
+        looked_up = {
+            alias: (cfg.type, dict(cfg.params)) if cfg is not None else None
+            for alias, (_, _, cfg) in resolved.lookups.items()
+        }
+        try:
+            tests = spec.tests(resolved.params, looked_up) if spec.tests else []
+        except ValueError as exc:
+            raise ConfigError(f"pattern '{spec.name}': {exc}", where=where) from None
         if not tests:
             return validation
-        where = self.where(node, "pattern", pipeline=pipeline)
         adapter: TypeAdapter[Any] = TypeAdapter(TestConfig)
         checks = tuple(
             Check(t.label, t, where) for t in (adapter.validate_python(d) for d in tests)

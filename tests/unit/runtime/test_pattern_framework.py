@@ -41,7 +41,7 @@ def totals() -> Iterator[None]:
         name="test_totals",
         write=lambda p: {"mode": "upsert", "keys": p.grain},
         lookups=lambda p: {"dim": p.dimension} if p.dimension else {},
-        tests=lambda p: [{"type": "unique", "columns": p.grain, "name": "grain is unique"}],
+        tests=lambda p, _: [{"type": "unique", "columns": p.grain, "name": "grain is unique"}],
     )(_totals)
     yield
     pt.REGISTRY.pop("test_totals", None)

@@ -80,13 +80,6 @@ def test_lookups_take_one_column_or_several_and_an_output_name() -> None:
             "dim_date is looked up twice",
         ),
         (
-            {
-                "orphan_handling": "quarantine",
-                "dimensions": [{"source_column": "c", "dimension": "dim_customer"}],
-            },
-            "give this lookup `as:`",
-        ),
-        (
             {"dimensions": [{"source_column": "c", "dimension": "d", "as": "order_id"}]},
             "'order_id' comes from both grain and dimensions[0].as",
         ),
@@ -100,13 +93,21 @@ def test_params_refused(params: dict[str, Any], message: str) -> None:
 def test_tests_added_for_quarantine() -> None:
     spec = pt.load_builtins()["fact"]
     assert spec.tests is not None
-    assert spec.tests(fact()) == []
+    assert spec.tests(fact(), {}) == []
     p = fact(
         on_duplicate_grain="quarantine",
         orphan_handling="quarantine",
-        dimensions=[{"source_column": "c", "dimension": "dim_customer", "as": "customer_sk"}],
+        dimensions=[
+            {"source_column": "c", "dimension": "dim_customer", "as": "customer_sk"},
+            {"source_column": "d", "dimension": "dim_date"},  # its key: the date dimension's
+            {"source_column": "p", "dimension": "dim_product"},  # the dimension's own key
+        ],
     )
-    assert spec.tests(p) == [
+    looked_up = {
+        "dimensions[1]": ("date_dimension", {}),
+        "dimensions[2]": ("dimension", {"natural_key": "id", "surrogate_key": "product_sk"}),
+    }
+    assert spec.tests(p, looked_up) == [
         {
             "type": "unique",
             "columns": ["order_id"],
@@ -119,7 +120,24 @@ def test_tests_added_for_quarantine() -> None:
             "on_fail": "quarantine",
             "name": "customer_sk: c found in dim_customer",
         },
+        {
+            "type": "not_null",
+            "columns": ["date_key"],
+            "on_fail": "quarantine",
+            "name": "date_key: d found in dim_date",
+        },
+        {
+            "type": "not_null",
+            "columns": ["product_sk"],
+            "on_fail": "quarantine",
+            "name": "product_sk: p found in dim_product",
+        },
     ]
+    plain = fact(
+        orphan_handling="quarantine", dimensions=[{"source_column": "c", "dimension": "x"}]
+    )
+    with pytest.raises(ValueError, match="give it `surrogate_key:` or `as:`"):
+        spec.tests(plain, {"dimensions[0]": None})
 
 
 def test_date_dimension_params() -> None:

@@ -28,6 +28,8 @@ from lakestory.engines.base import Frame
 from lakestory.transforms.transformers import _forbid_extra
 
 P = TypeVar("P", bound=BaseModel)
+LookedUp = Mapping[str, tuple[str, dict[str, Any]] | None]
+Tests = Callable[[Any, LookedUp], list[dict[str, Any]]]
 
 
 class PatternContext(Protocol):
@@ -110,8 +112,10 @@ class Pattern:
     write: Callable[[Any], dict[str, Any]] | None = None
     # alias -> node name (or pipeline.node) whose table the pattern reads at run time
     lookups: Callable[[Any], dict[str, str]] | None = None
-    # validation tests the pattern adds (dicts as in `validation.tests`), from params
-    tests: Callable[[Any], list[dict[str, Any]]] | None = None
+    # validation tests the pattern adds (dicts as in `validation.tests`), from params and
+    # the looked-up nodes' own patterns (alias -> (type, params), None for a plain node);
+    # a ValueError is reported as a config error at the pattern
+    tests: Tests | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self, params: Mapping[str, Any]) -> BaseModel:
@@ -130,7 +134,7 @@ def pattern(
     needs_input: bool = True,
     write: Callable[[Any], dict[str, Any]] | None = None,
     lookups: Callable[[Any], dict[str, str]] | None = None,
-    tests: Callable[[Any], list[dict[str, Any]]] | None = None,
+    tests: Tests | None = None,
 ) -> Callable[[Callable[[PatternContext, Any, Frame | None], Frame]], Any]:
     """Register ``apply(ctx, params, df) -> Frame`` as a pattern (its docstring's first
     paragraph is its summary in ``lakestory list patterns``)."""

@@ -51,7 +51,7 @@ def _write(p: DeleteDetectionParams) -> dict[str, Any]:
     return {"mode": "upsert", "keys": list(p.keys)}
 
 
-def _tests(p: DeleteDetectionParams) -> list[dict[str, Any]]:
+def _tests(p: DeleteDetectionParams, _looked_up: object) -> list[dict[str, Any]]:
     return [{"type": "unique", "columns": list(p.keys), "name": "snapshot keys are unique"}]
 
 

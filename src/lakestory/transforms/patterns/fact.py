@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lakestory.core.errors import SqlError
 from lakestory.core.text import plural, suggestion
 from lakestory.engines.base import Frame
-from lakestory.transforms.patterns import PatternContext, pattern
+from lakestory.transforms.patterns import LookedUp, PatternContext, pattern
 from lakestory.transforms.sql import parse_spark_sql
 from lakestory.transforms.transformers import ident
 
@@ -128,11 +128,6 @@ class FactParams(BaseModel):
         seen: dict[str, str] = {}
         named = [(g, "grain") for g in self.grain]
         for i, d in enumerate(self.dimensions):
-            if self.orphan_handling == "quarantine" and d.output is None:
-                raise ValueError(
-                    f"dimensions[{i}] ({d.dimension}): orphan_handling: quarantine checks each "
-                    "key column by name, so give this lookup `as:` (its output column)"
-                )
             twin = next((e for e in self.dimensions[:i] if e.dimension == d.dimension), None)
             if twin is not None and (d.output is None or twin.output is None):
                 raise ValueError(
@@ -159,7 +154,24 @@ def _alias(i: int) -> str:
     return f"dimensions[{i}]"
 
 
-def _tests(p: FactParams) -> list[dict[str, Any]]:
+def _output(i: int, d: DimensionLookup, looked_up: LookedUp) -> str:
+    """The output column of lookup ``i``: its `as:`, or the looked-up dimension's key."""
+    found = looked_up.get(_alias(i))
+    if d.output is None and found is not None:
+        kind, params = found
+        key = params.get("surrogate_key") if kind == "dimension" else None
+        output = "date_key" if kind == "date_dimension" else key
+        if isinstance(output, str):
+            return output
+    if d.output is None:
+        raise ValueError(
+            f"dimensions[{i}] ({d.dimension}): orphan_handling: quarantine checks each key "
+            "column by name, and this lookup's is not known: give it `surrogate_key:` or `as:`"
+        )
+    return d.output
+
+
+def _tests(p: FactParams, looked_up: LookedUp) -> list[dict[str, Any]]:
     tests: list[dict[str, Any]] = []
     if p.on_duplicate_grain == "quarantine":
         tests.append(
@@ -171,14 +183,14 @@ def _tests(p: FactParams) -> list[dict[str, Any]]:
             }
         )
     if p.orphan_handling == "quarantine":
-        for d in p.dimensions:
-            assert d.output is not None  # the params require it
+        for i, d in enumerate(p.dimensions):
+            output = _output(i, d, looked_up)
             tests.append(
                 {
                     "type": "not_null",
-                    "columns": [d.output],
+                    "columns": [output],
                     "on_fail": "quarantine",
-                    "name": f"{d.output}: {', '.join(d.source_column)} found in {d.dimension}",
+                    "name": f"{output}: {', '.join(d.source_column)} found in {d.dimension}",
                 }
             )
     return tests
