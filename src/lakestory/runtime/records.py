@@ -24,6 +24,7 @@ class NodeRecord:
     target: str | None = None  # connection:path, as displayed
     target_uri: str | None = None
     write_mode: str | None = None
+    pattern: str | None = None  # the node's modeling pattern (its type), if it has one
     table_version: int | None = None  # the Delta version this run committed
     rows_updated: int | None = None  # keyed writes: rows changed in place (or closed, SCD2)
     rows_deleted: int | None = None

@@ -56,7 +56,7 @@ from lakestory.transforms.sqlcache import SqlCache
 log = logging.getLogger(__name__)
 
 GRACE_S = 5.0  # how long a cancelled node may take to unwind before it is abandoned
-_KEPT = {"key", "pipeline", "node", "target", "target_uri", "write_mode", "config_hash"}
+_KEPT = {"key", "pipeline", "node", "target", "target_uri", "write_mode", "pattern", "config_hash"}
 
 
 def _now() -> datetime:
@@ -434,6 +434,7 @@ def _record(p: PlannedNode) -> NodeRecord:
         target=target.location.display() if target else None,
         target_uri=target.location.uri if target else None,
         write_mode=target.mode if target else None,
+        pattern=p.node.pattern.spec.name if p.node.pattern else None,
         config_hash=p.node.config_hash,
     )
 

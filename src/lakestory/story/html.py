@@ -216,6 +216,7 @@ def _node_facts(n: dict[str, Any]) -> str:
         ("rows dropped", _num(n.get("rows_dropped"))),
         ("rows quarantined", _num(n.get("rows_quarantined"))),
         ("written to", written),
+        ("pattern", n.get("pattern")),
         ("write mode", n.get("write_mode")),
         ("quarantine", n.get("quarantine_target")),
         ("attempts", n.get("attempts")),
