@@ -89,6 +89,7 @@ def test_a_pattern_runs_after_the_steps_and_sees_its_table(
     assert first.ok
     rec = next(r for r in first.nodes if r.key == "gold.totals")
     assert rec.rows_written == 2 and rec.note == "target rows before: 0"
+    assert rec.pattern == "test_totals"  # shown in the story's facts
     assert any("sum(amount)" in s for s in rec.sql)
     second = p.run()
     rec = next(r for r in second.nodes if r.key == "gold.totals")
