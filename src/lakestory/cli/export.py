@@ -188,6 +188,7 @@ def databricks(
     from lakestory._version import __version__
     from lakestory.cli import output
     from lakestory.cli._databricks import ClusterSpec, render_bundle
+    from lakestory.engines import capabilities
 
     def body() -> None:
         job = _job(project, env, per)
@@ -208,7 +209,7 @@ def databricks(
             ),
         )
         _write(out / "databricks.yml", text)
-        if job.engine != "spark":
+        if not capabilities(job.engine).distributed:
             output.note(
                 f"the project's engine is {job.engine}: its nodes run on the cluster's driver "
                 "alone; `engine: spark` (in an environment, say) uses the whole cluster"

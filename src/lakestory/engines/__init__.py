@@ -44,6 +44,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         write_modes=_ALL_MODES,
         connection_kinds=_STORES,
         python_step_input="pyspark.sql.DataFrame",
+        distributed=True,
         unsupported_read_options=frozenset(
             {"csv.skip_rows", "csv.date_format", "csv.timestamp_format"}
             | {"json.date_format", "json.timestamp_format"}

@@ -29,6 +29,8 @@ class Capabilities:
     python_step_input: str  # what a Python step receives, for docs and messages
     # read options ("format.option") this engine cannot honour: the planner rejects them
     unsupported_read_options: frozenset[str] = frozenset()
+    # spreads a node's work over a cluster's executors (else: one machine, one process)
+    distributed: bool = False
 
 
 @dataclass(frozen=True)
