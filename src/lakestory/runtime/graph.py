@@ -707,6 +707,10 @@ def _sensitivity(nodes: dict[str, ResolvedNode], order: list[str], sql: SqlCache
                 out = out if out is not None and not out else None  # sensitive taints all
             else:
                 out = through_steps([(s.kind, s.text)], out, tables, sql.sensitive_outputs)
+        if rn.pattern is not None and rn.pattern.spec.lineage is not None:
+            # a pattern's computed columns (an aggregate's or a fact's measures)
+            derived = rn.pattern.spec.lineage(rn.pattern.params)
+            out = through_steps([("sql", derived)], out, {}, sql.sensitive_outputs)
         # columns that keep a sensitive name stay sensitive
         rn.sensitive_out = None if out is None or own is None else out | own
 

@@ -117,6 +117,10 @@ class Pattern:
     # a ValueError is reported as a config error at the pattern
     tests: Tests | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Spark SQL over `df` whose output columns derive from df's as the pattern's do (for
+    # column lineage: which output columns are sensitive). None: every column the pattern
+    # outputs keeps its name or is made from no input column (keys, flags, audit columns)
+    lineage: Callable[[Any], str] | None = None
 
     def validate(self, params: Mapping[str, Any]) -> BaseModel:
         """Validated params; raises pydantic's ValidationError."""
@@ -135,6 +139,7 @@ def pattern(
     write: Callable[[Any], dict[str, Any]] | None = None,
     lookups: Callable[[Any], dict[str, str]] | None = None,
     tests: Tests | None = None,
+    lineage: Callable[[Any], str] | None = None,
 ) -> Callable[[Callable[[PatternContext, Any, Frame | None], Frame]], Any]:
     """Register ``apply(ctx, params, df) -> Frame`` as a pattern (its docstring's first
     paragraph is its summary in ``lakestory list patterns``)."""
@@ -151,6 +156,7 @@ def pattern(
             write,
             lookups,
             tests,
+            lineage=lineage,
         )
         REGISTRY[spec.name] = spec
         return fn

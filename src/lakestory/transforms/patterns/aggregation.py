@@ -164,6 +164,10 @@ def _group(p: AggregationParams, source: str, having: bool = True) -> str:
     return f"{sql} HAVING {p.having}" if having and p.having else sql
 
 
+def _lineage(p: AggregationParams) -> str:
+    return _group(p, "df", having=False)
+
+
 def _same_keys(p: AggregationParams, a: str, b: str) -> str:
     return " AND ".join(f"{a}.{ident(g)} <=> {b}.{ident(g)}" for g in p.grain)
 
@@ -180,6 +184,7 @@ def _same_keys(p: AggregationParams, a: str, b: str) -> str:
         "incremental": {"merge_strategy": "recompute"},
     },
     write=_write,
+    lineage=_lineage,
 )
 def aggregation(ctx: PatternContext, p: AggregationParams, df: Frame | None) -> Frame:
     """One row per grain with measures (`{name, expr}`) and an optional `having`; with

@@ -196,6 +196,15 @@ def _tests(p: FactParams, looked_up: LookedUp) -> list[dict[str, Any]]:
     return tests
 
 
+def _lineage(p: FactParams) -> str:
+    """The fact's output columns as derived from its data's (dimension keys come from the
+    dimensions' tables: only their surrogate keys, which derive from no data column)."""
+    items = [ident(g) for g in p.grain] + [m.sql() for m in p.measures]
+    if p.keep_source_columns:
+        items.append("*")
+    return f"SELECT {', '.join(items)} FROM df"
+
+
 @dataclass
 class Join:
     """A dimension lookup resolved against the tables: its SQL pieces."""
@@ -228,6 +237,7 @@ class Join:
     },
     lookups=_lookups,
     tests=_tests,
+    lineage=_lineage,
 )
 def fact(ctx: PatternContext, p: FactParams, df: Frame | None) -> Frame:
     """A fact table at `grain` (a duplicate is an error or quarantined): each dimension's
