@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from deltalake import DeltaTable
 
 from lakestory.api import Project
+from lakestory.core.errors import ConfigError
 from lakestory.runtime.records import RunResult
 
 HEAD = """\
@@ -93,3 +95,39 @@ def test_sensitive_columns_stay_masked_through_aggregate_and_fact_measures(
     assert {r["dept"] for r in fact.sample} == {"a", "b"}  # kept, not sensitive
     # the tables themselves are not masked
     assert [r["total"] for r in table(root, "agg", "dept")] == [300, 50]
+
+
+# -- params ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        # was: silently an incremental *recompute* (the default), not the sum asked for
+        (
+            "{grain: [dept], measures: [{name: t, expr: 'sum(salary)'}], "
+            "incremental: {merge_stratgy: sum}}",
+            "merge_stratgy",
+        ),
+        # was: silently ignored
+        (
+            "{grain: [dept], measures: [{name: t, expr: 'sum(salary)', filter: 'salary > 0'}]}",
+            "filter",
+        ),
+    ],
+)
+def test_a_misspelt_nested_aggregation_param_is_a_config_error(
+    tmp_path: Path, params: str, key: str
+) -> None:
+    nodes = f"""\
+      - name: agg
+        read: {{connection: raw, path: pay.csv}}
+        pattern: {{type: aggregation, params: {params}}}
+        write: {{connection: lake, path: agg}}
+"""
+    root = project(tmp_path, nodes, {"pay.csv": "id,dept,salary\n1,a,100"})
+    with pytest.raises(ConfigError) as raised:
+        Project.load(root / "lakestory.yaml").plan()
+    text = str(raised.value)
+    assert "unknown param" in text and key in text, text
+    assert "lakestory.yaml" in text and "pattern" in text, text

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Literal, cast
 
 import sqlglot
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
@@ -35,6 +35,8 @@ from lakestory.transforms.transformers import ident
 
 
 class Measure(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key must not be ignored
+
     name: str = Field(description="the output column")
     expr: str = Field(description="a Spark SQL aggregate expression, e.g. `sum(amount)`")
 
@@ -46,6 +48,8 @@ class Measure(BaseModel):
 
 
 class Incremental(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     merge_strategy: Literal["recompute", "sum"] = Field(
         "recompute",
         description="recompute: affected keys from the whole source; sum: merge the new "
