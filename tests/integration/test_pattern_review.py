@@ -7,6 +7,7 @@ is a difference between engines.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,35 @@ def test_a_misspelt_nested_aggregation_param_is_a_config_error(
     text = str(raised.value)
     assert "unknown param" in text and key in text, text
     assert "lakestory.yaml" in text and "pattern" in text, text
+
+
+def test_scd2_unknown_member_without_an_effective_column_is_refused(tmp_path: Path) -> None:
+    """Was: with `audit: {load_timestamp: false}` and no `effective_from`, the unknown
+    member of an SCD2 dimension was opened at the run's start, not 1900-01-01 as the
+    dimension contract (and docs/patterns/dimension.md) say."""
+    nodes = """\
+      - name: dim
+        read: {connection: raw, path: c.csv}
+        pattern:
+          type: dimension
+          params:
+            natural_key: id
+            surrogate_key: sk
+            scd_type: 2
+            unknown_member: true
+            audit: {load_timestamp: false}
+        write: {connection: lake, path: dim}
+"""
+    root = project(tmp_path, nodes, {"c.csv": "id,city\n1,Oslo"})
+    with pytest.raises(ConfigError) as raised:
+        Project.load(root / "lakestory.yaml").plan()
+    text = str(raised.value)
+    assert "effective_from" in text and "load_timestamp" in text, text
+    assert "lakestory.yaml" in text and "pattern" in text, text
+    # with the default audit the unknown member starts in 1900
+    (root / "lakestory.yaml").write_text(
+        (root / "lakestory.yaml").read_text().replace("audit: {load_timestamp: false}", "")
+    )
+    run(root)
+    unknown = table(root, "dim", "sk")[0]
+    assert unknown["sk"] == 0 and unknown["valid_from"] == dt.datetime(1900, 1, 1)

@@ -103,6 +103,13 @@ class DimensionParams(BaseModel):
         clash = sorted({c for c in made if made.count(c) > 1 or c in self.natural_key})
         if clash:
             raise ValueError(f"column names used twice: {', '.join(clash)}")
+        if self.scd_type == 2 and self.unknown_member and self.effective_column() is None:
+            # the scd2 write would open the unknown member at the run's start, not in 1900
+            raise ValueError(
+                "unknown_member with scd_type 2 takes the unknown member's valid_from "
+                "(1900-01-01) from a column: keep audit.load_timestamp (the default) or name "
+                "an effective_from column"
+            )
         return self
 
     def made_columns(self) -> list[str]:
