@@ -197,14 +197,11 @@ def run(
     """Run the project (or a selection of it). Exit 0 ok, 1 a node failed, 2 config error,
     130 interrupted (Ctrl-C), 143 terminated (SIGTERM). A continuous run (docs/continuous.md)
     exits 0 when stopped by SIGTERM or Ctrl-C, after its current batch."""
-    import json
-
     from lakestory.cli import output
+    from lakestory.cli.continuous import run_continuously
     from lakestory.cli.progress import ProgressDisplay
     from lakestory.cli.render import print_failures
-    from lakestory.config.models.tables import parse_bytes
     from lakestory.runtime import continuous as cont
-    from lakestory.secrets.redactor import current as current_redactor
 
     def body() -> Any:
         if on_error not in (None, "fail_fast", "fail_later"):
@@ -232,55 +229,11 @@ def run(
             if full_refresh or resume or as_of:
                 output.err.print("error: --full-refresh, --resume and --as-of are for one run")
                 raise typer.Exit(2)
-            try:
-                bounds = cont.Bounds(max_files, parse_bytes(max_bytes) if max_bytes else None)
-            except ValueError as exc:
-                output.err.print(f"error: --max-bytes-per-batch: {exc}")
-                raise typer.Exit(2) from None
-            outcome = proj.run_continuous(
-                plan, streaming, bounds, workers, (), on_batch, on_stopping
-            )
-            say_ended(outcome)
-            raise typer.Exit(outcome.exit_code)
+            run_continuously(proj, plan, streaming, fmt, workers, max_files, max_bytes)
         if max_files or max_bytes:
             output.err.print("error: --max-files/bytes-per-batch are for a continuous run")
             raise typer.Exit(2)
         return proj.run_plan(plan, workers, subs, as_of=clock)
-
-    def json_line(data: dict[str, Any]) -> None:
-        line = json.dumps(current_redactor().redact(data), default=str)
-        output.out.print(line, markup=False, highlight=False, soft_wrap=True)
-
-    def on_batch(batch: cont.Batch) -> None:
-        if fmt == "json":
-            json_line(batch.to_dict())
-            return
-        data, res = batch.to_dict(), batch.result
-        files = f"{batch.file_count} files ({batch.bytes:,} bytes)"
-        colour = {"success": "green", "failed": "red"}.get(res.status, "yellow")
-        output.out.print(
-            f"batch {batch.number}: {files if batch.file_count else 'no file pending'} → "
-            f"[{colour}]{res.status}[/] in {res.duration or 0:.2f}s, "
-            f"{data['rows_ingested']:,} rows in, {data['rows_written']:,} written, "
-            f"{batch.pending} pending (run id {res.run_id})",
-            highlight=False,
-        )
-        if res.status == "failed":
-            print_failures(res, output.out, output.err)
-
-    def on_stopping(reason: str) -> None:
-        if fmt == "text":
-            output.err.print(f"{reason}: stopping after the current batch (again to abandon it)")
-
-    def say_ended(outcome: cont.Outcome) -> None:
-        if fmt == "json":
-            json_line(outcome.to_dict())
-        else:
-            why = f"stopped by {outcome.stopped_by}" if outcome.stopped_by else "done"
-            output.out.print(
-                f"continuous run {why} after {outcome.batches} batches "
-                f"({outcome.failed_batches} failed)"
-            )
 
     with _SigtermAborts() as term:
         result = _guard(fmt, body)
