@@ -204,12 +204,77 @@ DATES = [
         "CAST(from_utc_timestamp(TIMESTAMP'2024-01-05 23:30:00', 'Europe/Paris') AS DATE)",
         date(2024, 1, 6),
     ),
+    # Clocks going back: 02:30 happens twice in Paris on 2026-10-25; to_utc_timestamp takes
+    # the first (summer time, +02:00). Both instants read 02:30 in Paris.
+    (
+        "to_utc_timestamp(TIMESTAMP'2026-10-25 02:30:00', 'Europe/Paris')",
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+    ),
+    (
+        "to_utc_timestamp('2026-10-25 02:00:00', 'Europe/Paris')",
+        datetime(2026, 10, 25, 0, 0, tzinfo=UTC),
+    ),
+    (
+        "to_utc_timestamp(TIMESTAMP'2026-10-25 03:00:00', 'Europe/Paris')",
+        datetime(2026, 10, 25, 2, 0, tzinfo=UTC),
+    ),
+    (
+        "to_utc_timestamp(TIMESTAMP'2026-11-01 01:30:00', 'America/New_York')",
+        datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+    ),
+    (  # Lord Howe Island's clocks go back 30 minutes
+        "to_utc_timestamp(TIMESTAMP'2026-04-05 01:45:00', 'Australia/Lord_Howe')",
+        datetime(2026, 4, 4, 14, 45, tzinfo=UTC),
+    ),
+    (
+        "from_utc_timestamp(TIMESTAMP'2026-10-25 00:30:00', 'Europe/Paris')",
+        datetime(2026, 10, 25, 2, 30, tzinfo=UTC),
+    ),
+    (
+        "from_utc_timestamp(TIMESTAMP'2026-10-25 01:30:00', 'Europe/Paris')",
+        datetime(2026, 10, 25, 2, 30, tzinfo=UTC),
+    ),
+    # Clocks going forward: 02:30 never happens in Paris on 2026-03-29; it is moved forward
+    # by the gap (03:30, +02:00).
+    (
+        "to_utc_timestamp(TIMESTAMP'2026-03-29 02:30:00', 'Europe/Paris')",
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+    ),
+    (
+        "to_utc_timestamp(TIMESTAMP'2026-03-08 02:30:00', 'America/New_York')",
+        datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
+    ),
+    (
+        "from_utc_timestamp(TIMESTAMP'2026-03-29 01:30:00', 'Europe/Paris')",
+        datetime(2026, 3, 29, 3, 30, tzinfo=UTC),
+    ),
+    # A zone may be an offset.
+    (
+        "to_utc_timestamp(TIMESTAMP'2026-10-25 02:30:00', '+02:00')",
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+    ),
+    (
+        "from_utc_timestamp(TIMESTAMP'2026-10-25 02:30:00', '-05:30')",
+        datetime(2026, 10, 24, 21, 0, tzinfo=UTC),
+    ),
     # unix_timestamp: whole seconds as BIGINT (session time zone UTC), NULL when unparsable.
     ("UNIX_TIMESTAMP('2024-03-05 13:04:05')", 1709643845),
     ("UNIX_TIMESTAMP('2024/03/05', 'yyyy/MM/dd')", 1709596800),
     ("UNIX_TIMESTAMP('garbage')", None),
     ("UNIX_TIMESTAMP('2024-1-5 10:00:00')", None),  # the default pattern is strict too
     ("TO_UNIX_TIMESTAMP('2024-01-01', 'yyyy-MM-dd')", 1704067200),
+    # A TIMESTAMP or DATE is read as it is (a pattern is ignored). Whole seconds are
+    # truncated toward zero, also before 1970. Columns: see QUERIES.
+    ("UNIX_TIMESTAMP(TIMESTAMP'2024-03-05 13:04:05.999')", 1709643845),
+    ("UNIX_TIMESTAMP(TIMESTAMP'2024-03-05 13:04:05', 'yyyy-MM-dd')", 1709643845),
+    ("UNIX_TIMESTAMP(TIMESTAMP'1969-12-31 23:59:59.5')", 0),
+    ("UNIX_TIMESTAMP('1969-12-31 23:59:58.5', 'yyyy-MM-dd HH:mm:ss.S')", -1),
+    ("UNIX_TIMESTAMP(DATE'2024-03-05')", 1709596800),
+    ("UNIX_TIMESTAMP(CAST('2024-03-05 13:04:05' AS TIMESTAMP_NTZ))", 1709643845),
+    ("UNIX_TIMESTAMP(CAST(NULL AS TIMESTAMP))", None),
+    ("TO_UNIX_TIMESTAMP(TIMESTAMP'2024-03-05 13:04:05')", 1709643845),
+    ("TO_UNIX_TIMESTAMP(DATE'2024-03-05', 'yyyy')", 1709596800),
+    ("UNIX_TIMESTAMP(CURRENT_TIMESTAMP()) = UNIX_TIMESTAMP()", True),
     # months_between: whole months plus the day difference over 31, rounded to 8 decimals
     # unless the third argument is false.
     ("months_between(DATE'2024-03-15', DATE'2024-01-01')", 2.4516129),
@@ -319,6 +384,34 @@ STRINGS = [
     ("'\\u0041'", "A"),
     ('"dq"', "dq"),
     ('"a""b"', 'a"b'),
+    # get_json_object: a string without its quotes; numbers, booleans, objects and arrays
+    # as compact JSON text (a double as Java prints it: 1.50 is 1.5, 1e2 is 100.0); NULL
+    # for JSON null, a missing key or index, and for text that is not JSON.
+    ("""get_json_object('{"a": {"b": [10, {"c": "x"}]}}', '$.a.b[1].c')""", "x"),
+    (
+        """get_json_object('{"a": {"b" : 1.50, "c": [1, 2e2, true, null, "x"]}}', '$.a')""",
+        '{"b":1.5,"c":[1,200.0,true,null,"x"]}',
+    ),
+    ("""get_json_object('{"a": [10, 20]}', '$.a')""", "[10,20]"),
+    ("""get_json_object('{"a": [10, 20]}', '$.a[1]')""", "20"),
+    ("""get_json_object('[1, 2]', '$[0]')""", "1"),
+    ("""get_json_object('{"a": 1}', '$')""", '{"a":1}'),
+    ("""get_json_object('{"a b": 1}', '$[''a b'']')""", "1"),
+    (r"""get_json_object('{"a": "x\\"y \\u00e9"}', '$.a')""", 'x"y é'),
+    (r"""get_json_object('{"a": {"b": "x\\"y"}}', '$.a')""", '{"b":"x\\"y"}'),
+    ("""get_json_object('{"a": 1.0}', '$.a')""", "1.0"),
+    ("""get_json_object('{"a": 12345678901234567890}', '$.a')""", "12345678901234567890"),
+    ("""get_json_object('{"a": true}', '$.a')""", "true"),
+    ("""get_json_object('{"a": null}', '$.a')""", None),
+    ("""get_json_object('{"a": "x"}', '$.b')""", None),
+    ("""get_json_object('{"a": [10, 20]}', '$.a[5]')""", None),
+    ("""get_json_object('{"a": [10, 20]}', '$.a[-1]')""", None),
+    ("""get_json_object('{"a": 1, "a": 2}', '$.a')""", "1"),
+    ("""get_json_object('{"A": 1}', '$.a')""", None),
+    ("get_json_object('not json', '$.a')", None),
+    ("""get_json_object('{"a": 1', '$.a')""", None),
+    ("get_json_object('', '$.a')", None),
+    ("""get_json_object('{"a": 1}', 'a')""", None),  # a path starts with $
 ]
 
 
@@ -395,6 +488,17 @@ DIFFERENCES = [
     ("DATE'2024-01-05' - DATE'2024-01-01'", timedelta(days=4), 4),
     # array_distinct keeps the first occurrences in order; DuckDB's list_distinct does not.
     ("array_distinct(array(1, 1, 2))", [1, 2], [2, 1]),
+    # get_json_object prints a double as Java does; DuckDB in plain notation.
+    ("""get_json_object('{"a": 123456789.125}', '$.a')""", "1.23456789125E8", "123456789.125"),
+    ("""get_json_object('{"a": 1.5e-7}', '$.a')""", "1.5E-7", "1.5e-7"),
+    # A path with [*] gives JSON text in Spark (one match unwrapped); a list on DuckDB.
+    ("""get_json_object('{"a": [{"b": 1}, {"b": 2}]}', '$.a[*].b')""", "[1,2]", ["1", "2"]),
+    # Spark's JSON parser (Jackson) reads single quotes, stops after the value (text after
+    # it is not read) and refuses trailing commas and NaN; DuckDB's the other way round.
+    ("""get_json_object('{''a'': 1}', '$.a')""", "1", None),
+    ("""get_json_object('{"a": 1} trailing', '$.a')""", "1", None),
+    ("""get_json_object('{"a": 1,}', '$.a')""", None, "1"),
+    ("""get_json_object('{"a": NaN}', '$.a')""", None, "NaN"),
 ]
 
 
@@ -418,6 +522,12 @@ WITH orders AS (
 ),
 customers AS (SELECT * FROM VALUES ('a', 'Ann'), ('b', 'Bob') AS t(id, name))
 """
+
+
+def _utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
 RAISE_NEGATIVE = "SELECT CASE WHEN x < 0 THEN raise_error(concat('negative: ', x)) ELSE x END"
 
 # (name, query, Spark's rows)
@@ -443,6 +553,56 @@ QUERIES = [
         [(6.0, 2, 6.0)],
     ),
     ("raise_error_not_reached", f"{RAISE_NEGATIVE} FROM VALUES (1), (2) AS t(x)", [(1,), (2,)]),
+    # unix_timestamp of a TIMESTAMP or DATE column reads it as it is; of a text column it
+    # parses (a column's type is not known when the SQL is translated).
+    (
+        "unix_timestamp_of_columns",
+        "SELECT unix_timestamp(ts), to_unix_timestamp(ts), unix_timestamp(ts, 'yyyy'),"
+        " unix_timestamp(d), unix_timestamp(s), unix_timestamp(s, 'dd/MM/yyyy HH:mm:ss')"
+        " FROM VALUES (TIMESTAMP'2024-03-05 13:04:05.5', DATE'2024-03-05', '2024-03-05 13:04:05'),"
+        " (TIMESTAMP'1969-12-31 23:59:59.5', DATE'1969-12-31', '05/03/2024 13:04:05'),"
+        " (NULL, NULL, NULL) AS t(ts, d, s)",
+        [
+            (1709643845, 1709643845, 1709643845, 1709596800, 1709643845, None),
+            (0, 0, 0, -86400, None, 1709643845),
+            (None, None, None, None, None, None),
+        ],
+    ),
+    # A wall time that occurs twice (01:30 in New York on 2026-11-01) is the first of the
+    # two; one that never occurs (02:30 in Paris on 2026-03-29) is moved forward.
+    (
+        "to_utc_timestamp_of_columns_around_clock_changes",
+        "SELECT id, to_utc_timestamp(wall, zone),"
+        " from_utc_timestamp(to_utc_timestamp(wall, zone), zone)"
+        " FROM VALUES (1, TIMESTAMP'2026-10-25 02:30:00', 'Europe/Paris'),"
+        " (2, TIMESTAMP'2026-10-25 03:30:00', 'Europe/Paris'),"
+        " (3, TIMESTAMP'2026-03-29 02:30:00', 'Europe/Paris'),"
+        " (4, TIMESTAMP'2026-11-01 01:30:00', 'America/New_York'),"
+        " (5, TIMESTAMP'2026-07-01 12:00:00', 'Asia/Kolkata') AS t(id, wall, zone) ORDER BY id",
+        [
+            (
+                1,
+                _utc(2026, 10, 25, 0, 30),
+                _utc(2026, 10, 25, 2, 30),
+            ),
+            (
+                2,
+                _utc(2026, 10, 25, 2, 30),
+                _utc(2026, 10, 25, 3, 30),
+            ),
+            (3, _utc(2026, 3, 29, 1, 30), _utc(2026, 3, 29, 3, 30)),
+            (4, _utc(2026, 11, 1, 5, 30), _utc(2026, 11, 1, 1, 30)),
+            (5, _utc(2026, 7, 1, 6, 30), _utc(2026, 7, 1, 12, 0)),
+        ],
+    ),
+    # A row whose text is not JSON gives NULL; the query goes on.
+    (
+        "get_json_object_of_a_column_with_text_that_is_not_json",
+        """SELECT id, get_json_object(j, '$.a.b'), get_json_object(j, '$.a.b[0]')"""
+        """ FROM VALUES (1, '{"a": {"b": [1, 2]}}'), (2, 'not json'), (3, NULL),"""
+        """ (4, '{"a": {"b": "x"}}'), (5, '{"a": ') AS t(id, j) ORDER BY id""",
+        [(1, "[1,2]", "1"), (2, None, None), (3, None, None), (4, "x", None), (5, None, None)],
+    ),
     ("backtick_identifiers", "SELECT `my col` + 1 AS `out` FROM (SELECT 1 AS `my col`)", [(2,)]),
     # COUNT(col) and the aggregates skip NULLs; HAVING may use a select-list alias.
     (

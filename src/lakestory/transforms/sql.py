@@ -30,7 +30,8 @@ from lakestory.core.text import suggestion
 class _SparkSql(Spark):
     """Spark SQL as Spark 4 reads it: a doubled quote inside a string is one quote
     (``'it''s'`` is ``it's``); quoted strings with a space between them still concatenate.
-    ``to_unix_timestamp`` reads its pattern as ``unix_timestamp`` does."""
+    ``to_unix_timestamp`` reads its pattern as ``unix_timestamp`` does. A get_json_object
+    path that does not start with ``$`` finds nothing (sqlglot would put a ``$`` before it)."""
 
     class Tokenizer(Spark.Tokenizer):
         STRING_ESCAPES = ["\\", "'", '"']
@@ -39,7 +40,15 @@ class _SparkSql(Spark):
         FUNCTIONS = {
             **SparkParser.FUNCTIONS,
             "TO_UNIX_TIMESTAMP": SparkParser.FUNCTIONS["UNIX_TIMESTAMP"],
+            "GET_JSON_OBJECT": lambda args, dialect: _get_json_object(args, dialect),
         }
+
+
+def _get_json_object(args: list[exp.Expression], dialect: Dialect) -> exp.Expression:
+    path = args[1] if len(args) > 1 else None
+    if isinstance(path, exp.Literal) and path.is_string and not path.this.startswith("$"):
+        return exp.cast(exp.Null(), "STRING")
+    return cast(exp.Expression, SparkParser.FUNCTIONS["GET_JSON_OBJECT"](args, dialect))
 
 
 _SPARK: Dialect = _SparkSql()
@@ -493,16 +502,57 @@ def _fix_args(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# DuckDB's names (``typeof``) for the types Spark's unix_timestamp reads as they are.
+_DUCKDB_NAIVE = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")
+_DUCKDB_INSTANT = ("TIMESTAMP WITH TIME ZONE",)
+
+
 def _fix_unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
-    # Spark gives whole seconds as BIGINT and NULL for unparsable input.
+    """unix_timestamp/to_unix_timestamp: whole seconds as BIGINT (truncated). A DATE or
+    TIMESTAMP is read as it is (the pattern is ignored), text is parsed with the pattern,
+    NULL when it does not parse. A column's type is not known here: DuckDB keeps the one
+    branch for its type (``typeof`` is folded when it plans the query; every branch casts,
+    so all bind). Each branch gives microseconds, so none converts between time zones."""
     moment: exp.Expression = node.this
-    if not isinstance(moment, exp.CurrentTimestamp):
-        parsed = _parse_time(moment, node.args.get("format"))
-        if parsed is None:
-            parsed = exp.StrToTime(this=moment, format=node.args.get("format"), safe=True)
-        moment = parsed
-    epoch = exp.Anonymous(this="EPOCH", expressions=[moment])
-    return exp.cast(exp.Floor(this=epoch), "BIGINT")
+    if isinstance(moment, exp.CurrentTimestamp) or _is_datetime(moment):
+        return _seconds(moment)
+    text = moment if _is_string(moment) else exp.cast(moment.copy(), "VARCHAR")
+    fmt = node.args.get("format")
+    parsed = _parse_time(text, fmt)
+    if parsed is None:
+        parsed = exp.StrToTime(this=text, format=fmt, safe=True)
+    if _is_string(moment):
+        return _seconds(parsed)
+    branches = [
+        exp.If(this=_type_in(moment, types), true=_seconds(exp.TryCast(this=moment.copy(), to=to)))
+        for types, to in (
+            (_DUCKDB_INSTANT, exp.DataType.build("TIMESTAMPTZ")),
+            (_DUCKDB_NAIVE, exp.DataType.build("TIMESTAMP")),
+        )
+    ]
+    return exp.Case(ifs=branches, default=_seconds(parsed))
+
+
+def _type_in(node: exp.Expression, types: tuple[str, ...]) -> exp.Expression:
+    typeof = exp.Anonymous(this="typeof", expressions=[node.copy()])
+    return exp.In(this=typeof, expressions=[exp.Literal.string(t) for t in types])
+
+
+def _seconds(moment: exp.Expression) -> exp.Expression:
+    # Spark divides the microseconds, so before 1970 a fraction goes toward zero; DuckDB's
+    # `//` on BIGINTs does that too.
+    micros = exp.Anonymous(this="EPOCH_US", expressions=[moment])
+    return exp.IntDiv(this=micros, expression=exp.Literal.number(1_000_000))
+
+
+def _is_datetime(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Cast) and node.to.this in _TEMPORAL
+
+
+def _is_string(node: exp.Expression) -> bool:
+    return (isinstance(node, exp.Literal) and node.is_string) or (
+        isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT)
+    )
 
 
 def _fix_date_add(node: exp.TsOrDsAdd) -> exp.Expression:
@@ -644,14 +694,70 @@ def _fix_time_part(node: exp.Hour | exp.Minute | exp.Second) -> exp.Expression:
 
 def _fix_from_utc(node: exp.AtTimeZone) -> exp.Expression:
     # from_utc_timestamp: Spark gives an instant whose UTC reading is the zone's wall time.
-    wall = exp.AtTimeZone(this=node.this, zone=node.args["zone"])
+    wall = exp.AtTimeZone(this=node.this, zone=_zone(node.args["zone"]))
     return exp.AtTimeZone(this=wall, zone=exp.Literal.string("UTC"))
 
 
 def _fix_to_utc(node: exp.FromTimeZone) -> exp.Expression:
     # to_utc_timestamp: the UTC wall time of the input, read as the zone's local time.
     wall = exp.AtTimeZone(this=node.this, zone=exp.Literal.string("UTC"))
-    return exp.AtTimeZone(this=wall, zone=node.args["zone"])
+    return local_to_instant(wall, _zone(node.args["zone"]))
+
+
+_OFFSET = re.compile(r"[+-]\d{1,2}(:?\d{2})?")
+
+
+def _zone(zone: exp.Expression) -> exp.Expression:
+    """A zone written as an offset ('+02:00') is ICU's 'GMT+02:00'; DuckDB refuses it bare."""
+    if isinstance(zone, exp.Literal) and zone.is_string and _OFFSET.fullmatch(zone.this):
+        return exp.Literal.string(f"GMT{zone.this}")
+    return zone
+
+
+def local_to_instant(wall: exp.Expression, zone: exp.Expression) -> exp.Expression:
+    """DuckDB SQL for the instant (TIMESTAMPTZ) at which clocks in ``zone`` read ``wall``
+    (a DuckDB TIMESTAMP, naive), chosen as Spark (java.time) chooses: a time that occurs
+    twice (clocks going back) is the first of the two, one that never occurs (clocks
+    going forward) is moved forward by the length of the gap.
+
+    DuckDB's ``wall AT TIME ZONE zone`` moves a gap forward too, but takes the second of
+    two. ``wall`` at the offset in force a day earlier is the first when the zone's clocks
+    do read ``wall`` then; else DuckDB's answer stands. Any size of shift works (Lord
+    Howe's is 30 minutes); two shifts within a day would not (no zone has them).
+    """
+    day = _interval("24", "HOUR")
+    day_before = exp.Sub(this=_paren(wall.copy()), expression=day)
+    at_offset_before = exp.Add(
+        this=_paren(exp.AtTimeZone(this=_paren(day_before), zone=zone.copy())),
+        expression=day.copy(),
+    )
+    reads_wall = exp.EQ(
+        this=_paren(exp.AtTimeZone(this=_paren(at_offset_before.copy()), zone=zone.copy())),
+        expression=wall.copy(),
+    )
+    duckdb_pick = exp.AtTimeZone(this=wall, zone=zone)
+    return exp.Case(ifs=[exp.If(this=reads_wall, true=at_offset_before)], default=duckdb_pick)
+
+
+def _paren(node: exp.Expression) -> exp.Expression:
+    return node if isinstance(node, exp.Paren | exp.Column | exp.Literal) else exp.Paren(this=node)
+
+
+def _interval(amount: str, unit: str) -> exp.Expression:
+    return exp.Interval(this=exp.Literal.string(amount), unit=exp.Var(this=unit))
+
+
+def _fix_get_json_object(node: exp.JSONExtractScalar) -> exp.Expression:
+    # get_json_object is NULL for text that is not JSON; DuckDB's ->> stops the query.
+    # A negative index finds nothing in Spark; DuckDB counts it from the end.
+    path = node.expression
+    if isinstance(path, exp.JSONPath) and any(
+        isinstance(part, exp.JSONPathSubscript) and isinstance(part.this, int) and part.this < 0
+        for part in path.expressions
+    ):
+        return exp.cast(exp.Null(), "VARCHAR")
+    valid = exp.Anonymous(this="JSON_VALID", expressions=[node.this.copy()])
+    return exp.Case(ifs=[exp.If(this=valid, true=node)])
 
 
 _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
@@ -695,6 +801,7 @@ _DUCKDB_FIXES: dict[type[exp.Expr], Fix] = {
     ),
     exp.AtTimeZone: _fix_from_utc,
     exp.FromTimeZone: _fix_to_utc,
+    exp.JSONExtractScalar: _fix_get_json_object,
 }
 
 

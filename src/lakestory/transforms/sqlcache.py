@@ -39,7 +39,7 @@ class Ref:
 
 # Raised whenever a translation changes for the same lakestory and sqlglot versions, so
 # cached translations made by the older code are not used.
-TRANSLATION_REVISION = 5
+TRANSLATION_REVISION = 6
 
 
 class SqlCache:
