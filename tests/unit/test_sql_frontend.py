@@ -578,7 +578,8 @@ QUERIES = [
         " (2, TIMESTAMP'2026-10-25 03:30:00', 'Europe/Paris'),"
         " (3, TIMESTAMP'2026-03-29 02:30:00', 'Europe/Paris'),"
         " (4, TIMESTAMP'2026-11-01 01:30:00', 'America/New_York'),"
-        " (5, TIMESTAMP'2026-07-01 12:00:00', 'Asia/Kolkata') AS t(id, wall, zone) ORDER BY id",
+        " (5, TIMESTAMP'2026-07-01 12:00:00', 'Asia/Kolkata'),"
+        " (6, TIMESTAMP'2026-07-01 12:00:00', '+05:30') AS t(id, wall, zone) ORDER BY id",
         [
             (
                 1,
@@ -593,6 +594,7 @@ QUERIES = [
             (3, _utc(2026, 3, 29, 1, 30), _utc(2026, 3, 29, 3, 30)),
             (4, _utc(2026, 11, 1, 5, 30), _utc(2026, 11, 1, 1, 30)),
             (5, _utc(2026, 7, 1, 6, 30), _utc(2026, 7, 1, 12, 0)),
+            (6, _utc(2026, 7, 1, 6, 30), _utc(2026, 7, 1, 12, 0)),
         ],
     ),
     # A row whose text is not JSON gives NULL; the query goes on.

@@ -709,9 +709,12 @@ _OFFSET = re.compile(r"[+-]\d{1,2}(:?\d{2})?")
 
 def _zone(zone: exp.Expression) -> exp.Expression:
     """A zone written as an offset ('+02:00') is ICU's 'GMT+02:00'; DuckDB refuses it bare."""
-    if isinstance(zone, exp.Literal) and zone.is_string and _OFFSET.fullmatch(zone.this):
-        return exp.Literal.string(f"GMT{zone.this}")
-    return zone
+    if isinstance(zone, exp.Literal) and zone.is_string:
+        return exp.Literal.string(f"GMT{zone.this}" if _OFFSET.fullmatch(zone.this) else zone.this)
+    sign = exp.Anonymous(this="LEFT", expressions=[zone.copy(), exp.Literal.number(1)])
+    is_offset = exp.In(this=sign, expressions=[exp.Literal.string("+"), exp.Literal.string("-")])
+    gmt = exp.DPipe(this=exp.Literal.string("GMT"), expression=zone.copy())
+    return exp.Case(ifs=[exp.If(this=is_offset, true=gmt)], default=zone)
 
 
 def local_to_instant(wall: exp.Expression, zone: exp.Expression) -> exp.Expression:
