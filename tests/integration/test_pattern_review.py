@@ -164,3 +164,47 @@ def test_scd2_unknown_member_without_an_effective_column_is_refused(tmp_path: Pa
     run(root)
     unknown = table(root, "dim", "sk")[0]
     assert unknown["sk"] == 0 and unknown["valid_from"] == dt.datetime(1900, 1, 1)
+
+
+# -- aggregation ----------------------------------------------------------------------------
+
+AGG = """\
+      - name: agg
+        read: {connection: raw, path: s.csv, incremental: {mode: column, column: id}}
+        pattern:
+          type: aggregation
+          params: {grain: [cat], measures: MEASURES, incremental: {merge_strategy: STRATEGY}}
+        write: {connection: lake, path: agg, schema: {on_new_columns: evolve}}
+"""
+
+
+@pytest.mark.parametrize("strategy", ["recompute", "sum"])
+def test_a_measure_added_to_an_incremental_aggregate_asks_for_a_full_refresh(
+    tmp_path: Path, strategy: str
+) -> None:
+    """Was: recompute (with the table's schema evolving) filled the new measure for the
+    refreshed keys only, leaving NULL in the others (not a full recompute); sum failed
+    with an SQL error about `t.tot`."""
+    one, two = (
+        "[{name: n, expr: count(*)}]",
+        "[{name: n, expr: count(*)}, {name: tot, expr: sum(amt)}]",
+    )
+    nodes = AGG.replace("STRATEGY", strategy)
+    root = project(tmp_path, nodes.replace("MEASURES", one), {"s.csv": "id,cat,amt\n1,a,10\n2,b,5"})
+    run(root)
+    (root / "lakestory.yaml").write_text(
+        HEAD.format(engine="duckdb") + nodes.replace("MEASURES", two)
+    )
+    deliver(root, {"s.csv": "id,cat,amt\n1,a,10\n2,b,5\n3,a,1"})
+    result = Project.load(root / "lakestory.yaml").run()
+    assert not result.ok
+    error = result.nodes[0].error
+    assert error is not None
+    assert "has no column tot" in error["text"] and "--full-refresh" in error["text"], error
+    assert "pattern" in error["text"] and "lakestory.yaml" in error["text"], error
+    assert table(root, "agg", "cat") == [{"cat": "a", "n": 1}, {"cat": "b", "n": 1}]
+    run(root, full_refresh=True)
+    assert table(root, "agg", "cat") == [
+        {"cat": "a", "n": 2, "tot": 11},
+        {"cat": "b", "n": 1, "tot": 5},
+    ]

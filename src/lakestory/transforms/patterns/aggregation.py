@@ -207,6 +207,7 @@ def aggregation(ctx: PatternContext, p: AggregationParams, df: Frame | None) -> 
             "pattern's params (a full aggregate each run)",
         )
     assert p.incremental is not None
+    _check_target(ctx, p, target)
     if p.incremental.merge_strategy == "sum":
         return _merge_sum(ctx, p, df, target, inc.mode, inc.lag is not None)
     if p.having is not None and inc.mode == "window":
@@ -216,6 +217,22 @@ def aggregation(ctx: PatternContext, p: AggregationParams, df: Frame | None) -> 
             hint="read with `incremental: {mode: column, column: ..., lag: ...}` instead",
         )
     return _recompute(ctx, p, df, target)
+
+
+def _check_target(ctx: PatternContext, p: AggregationParams, target: Frame) -> None:
+    """The table must have every grain and measure column: one the params gained since it
+    was built would be filled for the refreshed keys only (or not merge at all)."""
+    have = {c.lower() for c in ctx.columns(target)}
+    missing = [c for c in [*p.grain, *(m.name for m in p.measures)] if c.lower() not in have]
+    if missing:
+        ctx.fail(
+            f"the aggregate's table has no column {', '.join(missing)}: it was built with "
+            "other grain or measures, and an incremental refresh would fill "
+            + ("it" if len(missing) == 1 else "them")
+            + " for the refreshed keys only",
+            hint="rebuild the table once with `lakestory run --full-refresh` (a full "
+            "aggregate), then incremental runs refresh it",
+        )
 
 
 def _recompute(ctx: PatternContext, p: AggregationParams, df: Frame, target: Frame) -> Frame:
