@@ -3,10 +3,13 @@ composes its SQL through (see :mod:`lakestory.transforms.patterns`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from lakestory import quality
 from lakestory.config.models import IncrementalConfig
+from lakestory.config.models.quality import UniqueTest
 from lakestory.core.errors import DataError, LakestoryError, SqlError
 from lakestory.engines.base import Frame
 from lakestory.io import delta
@@ -96,10 +99,43 @@ class RunPattern:
         self._count += 1
         df = self._read(node.source, f"source{self._count}")
         inputs = {key: run._input(key) for key in node.data_deps}
+        df = self._contracted(df, inputs)
         for step in node.steps:
             df = run._step(step, df, inputs, f"{self.node}:pattern{self._count}:step{step.index}")
             run.local.append(df)
         return df
+
+    def _contracted(self, df: Frame, inputs: dict[str, Frame]) -> Frame:
+        """The rows the node's contracts let through to its steps: those no ``drop`` or
+        ``quarantine`` test takes out. Judged quietly (no results, no quarantine: each
+        batch was judged and recorded when it was read). A ``unique`` test is left out:
+        it judges the rows of one batch, not of the whole source."""
+        suite = self._run.planned.node.contracts
+        if suite is None:
+            return df
+        checks = tuple(
+            replace(c, test=c.test.model_copy(update={"on_fail": "drop", "threshold": None}))
+            for c in suite.checks
+            if c.row_level
+            and c.test.on_fail in ("drop", "quarantine")
+            and not isinstance(c.test, UniqueTest)
+        )
+        if not checks:
+            return df
+        run = self._run
+        dialect = run.engine.capabilities.sql_dialect
+        checker = quality.Checker(
+            run.engine,
+            lambda text: run.sql.translate(text, {}, dialect),
+            f"{self.node}:pattern{self._count}",
+            run.ctx.clock,
+            run.ctx.run_id,
+            True,
+            None,
+            run.local,
+        )
+        quiet = replace(suite, checks=checks, quarantine=None, gate=None)
+        return checker.evaluate(quiet, df, {k: inputs[k] for k in quiet.refs}).frame
 
     def lookup(self, alias: str) -> Frame:
         key, source, _ = self._resolved.lookups[alias]

@@ -66,7 +66,8 @@ class PatternContext(Protocol):
 
     def source(self) -> Frame | None:
         """The node's data as a run without the incremental filter sees it: its whole
-        ``read``, through its transform steps (not its contracts). None without a read."""
+        ``read``, without the rows its contracts drop or quarantine, through its transform
+        steps. None without a read."""
         ...
 
     def lookup(self, alias: str) -> Frame:

@@ -5,8 +5,9 @@ Incremental refresh (``incremental:``) keeps the table equal to a full recompute
 
 - ``merge_strategy: recompute`` (the default): the grain keys present in the new rows are
   recomputed from the node's whole source (its ``read`` without the incremental filter,
-  through its steps), so every measure is right (avg, count distinct, any expression) and a
-  key that stops satisfying ``having`` leaves the table. Costs a read of the whole source.
+  less the rows its contracts drop or quarantine, through its steps), so every measure is
+  right (avg, count distinct, any expression) and a key that stops satisfying ``having``
+  leaves the table. Costs a read of the whole source.
 - ``merge_strategy: sum``: the new rows are aggregated alone and merged into the table's
   row of each key (sum + sum, count + count, least min, greatest max). Reads only the new
   rows, so it needs measures that merge (a single ``sum``, ``count``, ``min`` or ``max``
