@@ -240,3 +240,48 @@ def test_incremental_recompute_leaves_out_the_rows_contracts_drop(tmp_path: Path
     # the contract's result is the batch's (one new row, none dropped), recorded once
     checks = next(n for n in result.nodes if n.key == "gold.inc").checks
     assert [(c["phase"], c["rows"], c["failing"]) for c in checks] == [("contract", 1, 0)]
+
+
+# -- patterns that need all of their data, downstream of an incremental node ----------------
+
+INCREMENTAL_UPSTREAM = """\
+      - name: landed
+        read: {connection: raw, path: c.csv, incremental: {mode: column, column: id}}
+        write: {connection: lake, path: landed, mode: append}
+      - name: out
+        depends_on: [landed]
+        pattern: PATTERN
+        write: {connection: lake, path: out}
+"""
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (
+            "{type: delete_detection, params: {keys: id, max_delete_percent: null}}",
+            "every row not in that batch would look deleted",
+        ),
+        (
+            "{type: aggregation, params: {grain: [cat], measures: [{name: n, expr: count(*)}]}}",
+            "the aggregate of its new rows only",
+        ),
+    ],
+)
+def test_a_pattern_that_needs_all_rows_refuses_an_incremental_upstream_s_batch(
+    tmp_path: Path, pattern: str, message: str
+) -> None:
+    """Was: delete detection `depends_on` a node that reads incrementally flagged every row
+    not in the new batch as deleted (the pattern only refused its own incremental read);
+    a full aggregate replaced its table with the aggregate of the new rows."""
+    nodes = INCREMENTAL_UPSTREAM.replace("PATTERN", pattern)
+    root = project(tmp_path, nodes, {"c.csv": "id,cat\n1,a\n2,b\n3,a\n4,c"})
+    result = Project.load(root / "lakestory.yaml").run()
+    assert not result.ok
+    error = next(n.error for n in result.nodes if n.key == "gold.out")
+    assert error is not None
+    assert message in error["text"] and "gold.landed" in error["text"], error
+    assert "pattern" in error["text"] and "lakestory.yaml" in error["text"], error
+    # run alone, the node reads landed's whole table: that is a full snapshot
+    run(root, nodes=["gold.out"])
+    assert len(table(root, "out", "cat" if "aggregation" in pattern else "id")) in (3, 4)

@@ -77,6 +77,9 @@ class ResolvedPattern:
     params: Any  # the spec's params model, validated
     where: Where
     lookups: dict[str, tuple[str, Source, PatternConfig | None]] = field(default_factory=dict)
+    # the depends_on node whose output is the pattern's data, when that node reads
+    # incrementally (its output in a run is its new rows only)
+    batch_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -264,6 +267,9 @@ class _Builder:
         resolved_pattern = None
         if spec is not None:
             resolved_pattern = self.pattern_lookups(node, key, pipeline, spec, params)
+            up = self.by_key[df_from][1] if df_from else None
+            if up is not None and up.read is not None and up.read.incremental is not None:
+                resolved_pattern.batch_of = df_from
             deps |= {k for k, _, _ in resolved_pattern.lookups.values()}
             validation = self.pattern_tests(node, pipeline, resolved_pattern, validation)
         data_deps = set(inputs.values()) | {

@@ -92,6 +92,13 @@ class RunPattern:
             return None
         return node.config.read.incremental
 
+    @property
+    def batch_of(self) -> str | None:
+        up = self._resolved.batch_of
+        if up is None or up in self._run.planned.from_tables or up in self._run.ctx.full_refresh:
+            return None  # its whole table (read back, or rebuilt in this run)
+        return up
+
     def source(self) -> Frame | None:
         run, node = self._run, self._run.planned.node
         if node.source is None:

@@ -64,6 +64,12 @@ class PatternContext(Protocol):
         None when it reads all of it (no incremental read, no read, or ``--full-refresh``)."""
         ...
 
+    @property
+    def batch_of(self) -> str | None:
+        """The ``depends_on`` node whose output is the pattern's data when that output is
+        only its new rows (it reads incrementally and ran in this run); else None."""
+        ...
+
     def source(self) -> Frame | None:
         """The node's data as a run without the incremental filter sees it: its whole
         ``read``, without the rows its contracts drop or quarantine, through its transform

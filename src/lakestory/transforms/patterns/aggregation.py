@@ -196,6 +196,14 @@ def aggregation(ctx: PatternContext, p: AggregationParams, df: Frame | None) -> 
     `incremental`, only the grain keys of the new rows are refreshed (recomputed from the
     whole source, or summed into the table's rows)."""
     assert df is not None  # needs_input: the graph gives the node data
+    if p.incremental is None and ctx.batch_of is not None:
+        ctx.fail(
+            f"a full aggregate replaces its table, but this node's data is the output of "
+            f"{ctx.batch_of}, which reads incrementally: the table would hold the aggregate "
+            "of its new rows only",
+            hint=f"give this node a `read` of {ctx.batch_of}'s table (in full, or with "
+            "`incremental:` and the pattern's `incremental: true`)",
+        )
     target = ctx.target() if p.incremental is not None else None
     if target is None:  # a full aggregate (or the first incremental run)
         return ctx.sql(_group(p, ident(df.name)), "aggregate")

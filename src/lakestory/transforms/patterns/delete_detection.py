@@ -84,6 +84,14 @@ def delete_detection(ctx: PatternContext, p: DeleteDetectionParams, df: Frame | 
             "is incremental: every row not in this batch would look deleted",
             hint="remove `read.incremental` (the node must read the whole source each run)",
         )
+    if ctx.batch_of is not None:
+        ctx.fail(
+            f"delete detection compares a full snapshot with the table, but this node's data "
+            f"is the output of {ctx.batch_of}, which reads incrementally (only its new rows): "
+            "every row not in that batch would look deleted",
+            hint=f"read {ctx.batch_of}'s table in full instead: give this node a `read` of "
+            "that table, or a source it reads whole",
+        )
     target = ctx.target()
     if target is None:  # the first run: the snapshot is the table
         return df if p.mode == "hard" else ctx.sql(_snapshot(p, df, columns), "snapshot")
