@@ -285,3 +285,37 @@ def test_a_pattern_that_needs_all_rows_refuses_an_incremental_upstream_s_batch(
     # run alone, the node reads landed's whole table: that is a full snapshot
     run(root, nodes=["gold.out"])
     assert len(table(root, "out", "cat" if "aggregation" in pattern else "id")) in (3, 4)
+
+
+# -- dimension ------------------------------------------------------------------------------
+
+
+def test_an_scd2_table_run_as_scd1_is_refused_at_the_pattern(tmp_path: Path) -> None:
+    """Was: switching a dimension from scd_type 2 to 1 matched each member's versions and
+    failed at the write with 'several rows for one key ... dedupe: latest' (a setting the
+    pattern does not let the user change)."""
+    nodes = """\
+      - name: dim
+        read: {connection: raw, path: c.csv}
+        pattern:
+          type: dimension
+          params: {natural_key: id, surrogate_key: sk, scd_type: SCD}
+        write: {connection: lake, path: dim}
+"""
+    root = project(tmp_path, nodes.replace("SCD", "2"), {"c.csv": "id,city\n1,Oslo\n2,Rome"})
+    run(root)
+    deliver(root, {"c.csv": "id,city\n1,Bergen\n2,Rome"})
+    run(root)
+    (root / "lakestory.yaml").write_text(HEAD.format(engine="duckdb") + nodes.replace("SCD", "1"))
+    deliver(root, {"c.csv": "id,city\n1,Molde\n2,Rome"})
+    result = Project.load(root / "lakestory.yaml").run()
+    assert not result.ok
+    error = result.nodes[0].error
+    assert error is not None
+    assert "keeps history" in error["text"] and "scd_type: 2" in error["text"], error
+    assert "key pipelines[0].nodes[0].pattern" in error["text"], error
+    run(root, full_refresh=True)
+    assert [(r["sk"], r["id"], r["city"]) for r in table(root, "dim", "sk")] == [
+        (1, 1, "Molde"),
+        (2, 2, "Rome"),
+    ]

@@ -183,7 +183,7 @@ def dimension(ctx: PatternContext, p: DimensionParams, df: Frame | None) -> Fram
     track = p.track_columns or [c for c in data if c not in p.natural_key and c != p.effective_from]
     target = ctx.target()
     if target is not None:
-        _check_target(ctx, p, target)
+        _check_target(ctx, p, target, data)
     changes = _changes(ctx, p, df, data, track, target)
     counts = ctx.rows(
         ctx.sql(
@@ -275,11 +275,20 @@ def _check_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> None:
         )
 
 
-def _check_target(ctx: PatternContext, p: DimensionParams, target: Frame) -> None:
+def _check_target(ctx: PatternContext, p: DimensionParams, target: Frame, data: list[str]) -> None:
     have = ctx.columns(target)
     needed = [p.surrogate_key, *p.natural_key]
     if p.scd_type == 2:
         needed += [p.valid_from, p.is_current]
+    history = [p.valid_from, p.valid_to, p.is_current]
+    if p.scd_type != 2 and all(c in have and c not in data for c in history):
+        ctx.fail(
+            f"the dimension's table keeps history ({', '.join(history)}): it was written "
+            f"with scd_type: 2, and scd_type: {p.scd_type} would match several versions of "
+            "a member",
+            hint="keep scd_type: 2, or rebuild the table with `lakestory run "
+            "--full-refresh` (surrogate keys are then numbered anew)",
+        )
     missing = [c for c in needed if c not in have]
     if missing:
         ctx.fail(
