@@ -319,3 +319,32 @@ def test_an_scd2_table_run_as_scd1_is_refused_at_the_pattern(tmp_path: Path) -> 
         (1, 1, "Molde"),
         (2, 2, "Rome"),
     ]
+
+
+def test_unknown_member_turned_on_over_a_member_with_its_natural_key(tmp_path: Path) -> None:
+    """Was: a table with an ordinary member -1 (loaded before unknown_member was on) had
+    that member overwritten by the unknown member (upsert by the natural key): its
+    surrogate key became 0 and its attributes 'Unknown'."""
+    nodes = """\
+      - name: dim
+        read: {connection: raw, path: c.csv}
+        pattern:
+          type: dimension
+          params: {natural_key: id, surrogate_key: sk, unknown_member: UNKNOWN}
+        write: {connection: lake, path: dim}
+"""
+    root = project(
+        tmp_path, nodes.replace("UNKNOWN", "false"), {"c.csv": "id,city\n-1,Oslo\n2,Rome"}
+    )
+    run(root)
+    before = table(root, "dim", "sk")
+    (root / "lakestory.yaml").write_text(
+        HEAD.format(engine="duckdb") + nodes.replace("UNKNOWN", "true")
+    )
+    deliver(root, {"c.csv": "id,city\n2,Rome\n3,Lima"})
+    result = Project.load(root / "lakestory.yaml").run()
+    assert not result.ok
+    error = result.nodes[0].error
+    assert error is not None
+    assert "unknown member's natural key (id=-1, sk=1)" in error["text"], error
+    assert table(root, "dim", "sk") == before

@@ -196,6 +196,8 @@ def dimension(ctx: PatternContext, p: DimensionParams, df: Frame | None) -> Fram
     out = [p.surrogate_key, *p.natural_key, *(c for c in data if c not in p.natural_key)]
     body = f"SELECT {', '.join([_cols(out), *_audit(ctx, p)])} FROM {ident(changes.name)}"
     unknown = p.unknown_member and (target is None or not _has_unknown(ctx, p, target))
+    if unknown and target is not None:
+        _check_unknown_key_free(ctx, p, df, target)
     if unknown:
         body += f" UNION ALL {_unknown(ctx, p, df, data)}"
     result = ctx.sql(body, "members")
@@ -392,6 +394,29 @@ def _has_unknown(ctx: PatternContext, p: DimensionParams, target: Frame) -> bool
         "unknown",
     )
     return bool(ctx.rows(found, 1))
+
+
+def _check_unknown_key_free(
+    ctx: PatternContext, p: DimensionParams, df: Frame, target: Frame
+) -> None:
+    """The table (written before unknown_member was on) must not hold a member with the
+    unknown member's natural key: the write would turn that member into the unknown one."""
+    reserved = _unknown_keys(ctx, p, df)
+    match = " AND ".join(f"{ident(k)} = {v}" for k, v in reserved.items())
+    found = ctx.sql(
+        f"SELECT {_cols([p.surrogate_key])} FROM {ident(target.name)} WHERE {match} LIMIT 1",
+        "unknown key",
+    )
+    rows = ctx.rows(found, 1)
+    if rows:
+        shown = ", ".join(f"{k}={v}" for k, v in reserved.items())
+        ctx.fail(
+            f"the dimension's table has a member with the unknown member's natural key "
+            f"({shown}, {p.surrogate_key}={rows[0][p.surrogate_key]}): adding the unknown "
+            "member (key 0) would overwrite it",
+            hint="give that member another natural key (a step, then --full-refresh), or "
+            "leave unknown_member out",
+        )
 
 
 def _unknown(ctx: PatternContext, p: DimensionParams, df: Frame, data: list[str]) -> str:
