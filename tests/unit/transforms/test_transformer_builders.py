@@ -103,10 +103,8 @@ SQL = {
     ),
     "convert_time_zone": (
         {"column": "t", "from_tz": "Europe/Paris", "to_tz": "UTC"},
-        "SELECT * EXCEPT (`t`), CASE WHEN from_utc_timestamp(to_utc_timestamp(CAST(`t` AS "
-        "timestamp), 'Europe/Paris') - INTERVAL 1 HOUR, 'Europe/Paris') = CAST(`t` AS timestamp) "
-        "THEN to_utc_timestamp(CAST(`t` AS timestamp), 'Europe/Paris') - INTERVAL 1 HOUR "
-        "ELSE to_utc_timestamp(CAST(`t` AS timestamp), 'Europe/Paris') END AS `t` FROM df",
+        "SELECT * EXCEPT (`t`), to_utc_timestamp(CAST(`t` AS timestamp), 'Europe/Paris') AS `t` "
+        "FROM df",
     ),
     "pivot": (
         {"column": "m", "values": ["a", 1], "aggregate": "count"},

@@ -101,14 +101,8 @@ def convert_time_zone(p: ConvertTimeZoneParams) -> str:
     saving time. A time that occurs twice (clocks going back) is read as the first of the
     two; one that never occurs (clocks going forward) is moved forward by the gap."""
     col = f"CAST({ident(p.column)} AS timestamp)"
-    utc = col
-    if p.from_tz != "UTC":
-        tz = literal(p.from_tz)
-        once = f"to_utc_timestamp({col}, {tz})"
-        earlier = f"{once} - INTERVAL 1 HOUR"
-        # engines read an ambiguous local time as either instant: take the earlier one
-        utc = (
-            f"CASE WHEN from_utc_timestamp({earlier}, {tz}) = {col} THEN {earlier} ELSE {once} END"
-        )
+    # to_utc_timestamp reads a repeated wall time as the first on every engine (Spark's rule,
+    # which lakestory's DuckDB translation follows for shifts of any size)
+    utc = col if p.from_tz == "UTC" else f"to_utc_timestamp({col}, {literal(p.from_tz)})"
     expr = utc if p.to_tz == "UTC" else f"from_utc_timestamp({utc}, {literal(p.to_tz)})"
     return f"SELECT {_set(p.column, p.to, expr)} FROM df"
