@@ -479,8 +479,8 @@ PLAIN = """
             [
                 (PLAIN, "\n        transform: [sql: 'SELECT 7 AS product_sk, * FROM df']\n"),
                 (
-                    "as: product_sk}",
-                    "as: product_sk, natural_key: product_id, surrogate_key: product_sk}",
+                    "dimension: dim_product}",
+                    "dimension: dim_product, natural_key: product_id, surrogate_key: product_sk}",
                 ),
             ],
             PRODUCTS + "P1,Pencil,Office\n",

@@ -238,20 +238,7 @@ class _Builder:
         ]
         deps = {k for k in resolved if k}
         df_from = resolved[0] if source is None and resolved else None
-        makes_rows = spec is not None and not spec.needs_input
-        if spec is not None and spec.needs_input and source is None and not node.depends_on:
-            raise ConfigError(
-                f"the {spec.name} pattern needs data, but this node has none",
-                where=self.where(node, "pattern", pipeline=pipeline),
-                hint=_NO_DATA_HINT,
-            )
-        if spec is not None and makes_rows and (source or node.depends_on or node.steps):
-            raise ConfigError(
-                f"the {spec.name} pattern makes its own rows: it takes no `read`, "
-                "`depends_on` or transform steps",
-                where=self.where(node, "pattern", pipeline=pipeline),
-                hint="remove them, or put the steps in a node that reads this one",
-            )
+        makes_rows = spec is not None and self.pattern_input(node, pipeline, spec, source)
         if source is None and not node.depends_on and not node.steps and not makes_rows:
             raise ConfigError(
                 "the node has nothing to do: no `read`, no `depends_on` and no transform steps",
@@ -324,6 +311,26 @@ class _Builder:
                 where=self.where(node, "pattern", *at, pipeline=pipeline),
                 hint=f"{hint}; {explain}" if hint else explain,
             ) from None
+
+    def pattern_input(
+        self, node: NodeConfig, pipeline: str, spec: pt.Pattern, source: Source | None
+    ) -> bool:
+        """Whether the pattern makes its own rows; either way the node's input must fit."""
+        has_input = source is not None or bool(node.depends_on)
+        if spec.needs_input and not has_input:
+            raise ConfigError(
+                f"the {spec.name} pattern needs data, but this node has none",
+                where=self.where(node, "pattern", pipeline=pipeline),
+                hint=_NO_DATA_HINT,
+            )
+        if not spec.needs_input and (has_input or node.steps):
+            raise ConfigError(
+                f"the {spec.name} pattern makes its own rows: it takes no `read`, "
+                "`depends_on` or transform steps",
+                where=self.where(node, "pattern", pipeline=pipeline),
+                hint="remove them, or put the steps in a node that reads this one",
+            )
+        return not spec.needs_input
 
     def pattern_write(
         self, node: NodeConfig, pipeline: str, spec: pt.Pattern, params: Any
