@@ -351,3 +351,25 @@ def test_unknown_member_turned_on_over_a_member_with_its_natural_key(tmp_path: P
     assert error is not None
     assert "unknown member's natural key (id=-1, sk=1)" in error["text"], error
     assert table(root, "dim", "sk") == before
+
+
+def test_a_null_effective_from_is_refused_before_it_freezes_a_member(tmp_path: Path) -> None:
+    """Was: a row with a NULL effective_from opened a version with valid_from NULL, and
+    every later change of that member was silently dropped (`eff >= NULL` is never
+    true): its history stopped at the first load."""
+    nodes = """\
+      - name: dim
+        read: {connection: raw, path: c.csv, schema: {id: int, city: string, eff: date}}
+        pattern:
+          type: dimension
+          params: {natural_key: id, surrogate_key: sk, scd_type: 2, effective_from: eff}
+        write: {connection: lake, path: dim}
+"""
+    root = project(tmp_path, nodes, {"c.csv": "id,city,eff\n1,Oslo,\n2,Rome,2024-01-01"})
+    result = Project.load(root / "lakestory.yaml").run()
+    assert not result.ok
+    error = result.nodes[0].error
+    assert error is not None
+    assert "1 row(s) have a null effective_from (eff)" in error["text"], error
+    assert "key pipelines[0].nodes[0].pattern" in error["text"], error
+    assert not (root / "lake" / "dim").exists()

@@ -236,10 +236,12 @@ def _check_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> None:
     null = " OR ".join(f"{ident(k)} IS NULL" for k in p.natural_key)
     reserved = _unknown_keys(ctx, p, df) if p.unknown_member else {}
     is_unknown = " AND ".join(f"{ident(k)} = {v}" for k, v in reserved.items()) or "false"
+    undated = f"{ident(p.effective_from)} IS NULL" if p.effective_from else "false"
     found = ctx.rows(
         ctx.sql(
             f"SELECT count(CASE WHEN {null} THEN 1 END) AS n, "
-            f"count(CASE WHEN {is_unknown} THEN 1 END) AS reserved FROM {ident(df.name)}",
+            f"count(CASE WHEN {is_unknown} THEN 1 END) AS reserved, "
+            f"count(CASE WHEN {undated} THEN 1 END) AS undated FROM {ident(df.name)}",
             "nullkeys",
         ),
         1,
@@ -249,6 +251,14 @@ def _check_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> None:
             f"{found['n']} row(s) have a null natural key ({', '.join(p.natural_key)})",
             hint="filter them out or fill the key in a step (a `filter` or `fill_nulls` "
             "transformer); facts with no member get the unknown member (unknown_member: true)",
+        )
+    if found.get("undated"):
+        # a version with a NULL valid_from is never found by date, and no later change of
+        # its member is ever newer than it: the member's history would stop there
+        ctx.fail(
+            f"{found['undated']} row(s) have a null effective_from ({p.effective_from})",
+            hint="fill it in a step (e.g. `coalesce(...)` with the load date), or leave "
+            "effective_from out to start versions at the run's start",
         )
     if found.get("reserved"):
         shown = ", ".join(f"{k}={v}" for k, v in reserved.items())
