@@ -53,4 +53,4 @@ fi
 # Airflow and databricks-bundles in a venv of their own, to load the exported artifacts
 echo "== export tools (.tools/export-check)"; bash scripts/export-tools.sh
 export SPARK_LOCAL_IP=127.0.0.1
-echo "== pytest";        .venv/bin/python -m pytest -n 2 "$@"
+echo "== pytest";        .venv/bin/python -m pytest -n 2 --durations=30 "$@"
