@@ -295,6 +295,15 @@ def test_orphans_go_to_the_unknown_member_without_an_unknown_row(
     assert rows == [(1, 1), (2, 0), (3, 2), (4, 0), (5, 0)]  # a NULL product too
 
 
+def test_orphan_keys_of_a_sensitive_column_are_masked(project: Callable[..., Path]) -> None:
+    text = SMALL.replace("PARAMS", "orphan_handling: reject").replace("VALIDATION", "")
+    fact = "      - name: fact_orders\n"
+    text = text.replace(fact, fact + "        sensitive: [product_id]\n")
+    result = Project.load(project(text, SMALL_FILES) / "lakestory.yaml").run()
+    text = str(node(result).error)
+    assert "e.g. [REDACTED: Sensitive Data] (1)" in text and "P9" not in text
+
+
 def test_orphans_rejected_name_the_dimension_and_keys(project: Callable[..., Path]) -> None:
     result, lake = small(project, "orphan_handling: reject")
     assert not result.ok

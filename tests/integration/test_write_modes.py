@@ -277,6 +277,17 @@ def test_new_columns_fail_by_default_and_evolve_when_asked(tmp_path: Path) -> No
     ]
 
 
+def test_duplicate_keys_of_a_sensitive_column_are_masked(tmp_path: Path) -> None:
+    root = setup(tmp_path, "mode: upsert\nkeys: [email]")
+    text = (root / "lakestory.yaml").read_text()
+    (root / "lakestory.yaml").write_text(
+        text.replace("        write:", "        sensitive: [email]\n        write:", 1)
+    )
+    deliver(root, "email,name\nann@x.org,Ann\nann@x.org,Annie")
+    message = error_of(root)
+    assert "email=[REDACTED: Sensitive Data]  (2 rows)" in message and "ann@x.org" not in message
+
+
 def test_an_upsert_that_evolves_the_schema_updates_matched_rows(tmp_path: Path) -> None:
     """A MERGE that adds a column compares only the table's columns, and updates a matched
     row whose new column has a value (it used to name target.<new column> and fail)."""

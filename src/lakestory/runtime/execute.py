@@ -303,6 +303,7 @@ class NodeRun:
             self.ctx.started,
             delta.Commit(self.ctx.commit_metadata(node.key, **extra), replace_where=replace_where),
             full_refresh=rebuild,
+            sensitive=node.sensitive_out,
         )
         st = strategy(target.mode)
         assert st is not None

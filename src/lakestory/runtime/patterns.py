@@ -15,6 +15,7 @@ from lakestory.engines.base import Frame
 from lakestory.io import delta
 from lakestory.io.specs import Source
 from lakestory.writes import spark
+from lakestory.writes.shown import masked
 
 if TYPE_CHECKING:
     from lakestory.runtime.execute import NodeRun
@@ -169,6 +170,11 @@ class RunPattern:
 
     def count(self, frame: Frame) -> int:
         return self._run.engine.count(frame)
+
+    def shown(self, columns: str | list[str], value: Any) -> str:
+        node = self._run.planned.node
+        names = [columns] if isinstance(columns, str) else columns
+        return masked(value, names, node.sensitive_in, node.sensitive_out)
 
     def note(self, text: str) -> None:
         rec = self._run.record

@@ -25,8 +25,10 @@ from lakestory.core.errors import WriteError
 from lakestory.engines.base import Engine, Frame
 from lakestory.io import databases, delta
 from lakestory.io.specs import Source, Target, WriteOutcome
+from lakestory.transforms.sensitivity import Sensitive
 from lakestory.writes import spark
 from lakestory.writes.schema import Reconciled, reconcile
+from lakestory.writes.shown import masked
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,6 +53,7 @@ class WriteContext:
     commit: delta.Commit = field(default_factory=delta.Commit)
     full_refresh: bool = False
     local: list[Frame] = field(default_factory=list)  # released by the caller
+    sensitive: Sensitive = frozenset()  # columns whose values messages must not show
 
     @property
     def display(self) -> str:
@@ -167,7 +170,8 @@ def unique_keys(ctx: WriteContext, frame: Frame) -> Frame:
             "be matched, so every re-run would add it again",
         )
     shown = "\n".join(
-        ", ".join(f"{k}={row[k]!r}" for k in keys) + f"  ({row['__n']} rows)"
+        ", ".join(f"{k}={masked(repr(row[k]), [k], ctx.sensitive)}" for k in keys)
+        + f"  ({row['__n']} rows)"
         for row in found[:_SAMPLE]
     )
     more = " (and more)" if len(found) > _SAMPLE else ""

@@ -96,6 +96,11 @@ class PatternContext(Protocol):
 
     def count(self, frame: Frame) -> int: ...
 
+    def shown(self, columns: str | list[str], value: Any) -> str:
+        """``value`` (of ``columns``) as an error message may show it: masked when one of
+        the columns is sensitive for this node (``sensitive:`` and what derives from it)."""
+        ...
+
     def note(self, text: str) -> None:
         """Add a line to the node's note in the story (e.g. "3 members deleted")."""
         ...

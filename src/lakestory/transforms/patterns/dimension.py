@@ -275,7 +275,8 @@ def _check_keys(ctx: PatternContext, p: DimensionParams, df: Frame) -> None:
     twice = ctx.rows(dup, _SAMPLE + 1)
     if twice:
         shown = "\n".join(
-            ", ".join(f"{k}={r[k]!r}" for k in p.natural_key) + f"  ({r['__n']} rows)"
+            ", ".join(f"{k}={ctx.shown(k, repr(r[k]))}" for k in p.natural_key)
+            + f"  ({r['__n']} rows)"
             for r in twice[:_SAMPLE]
         )
         ctx.fail(

@@ -322,7 +322,7 @@ def _report_grain(ctx: PatternContext, p: FactParams, joined: Frame, repeated: i
         "grain",
     )
     examples = "; ".join(
-        ", ".join(f"{g}={r[g]}" for g in p.grain) + f" ({r['__ls_n']} rows)"
+        ", ".join(f"{g}={ctx.shown(g, r[g])}" for g in p.grain) + f" ({r['__ls_n']} rows)"
         for r in ctx.rows(sample, SAMPLE_KEYS)
     )
     ctx.fail(
@@ -419,7 +419,7 @@ def _unique_members(ctx: PatternContext, j: Join) -> None:
     )
     rows = ctx.rows(twice, 1)
     if rows:
-        key = ", ".join(f"{n}={rows[0][n]}" for n in j.natural_key)
+        key = ", ".join(f"{n}={ctx.shown(n, rows[0][n])}" for n in j.natural_key)
         ctx.fail(
             f"{_alias(j.index)}: {j.lookup.dimension} holds the natural key {key} more than "
             "once, so the lookup would copy fact rows",
@@ -510,7 +510,10 @@ def _report_orphans(
             f"WHERE {ident(j.sk)} IS NULL GROUP BY {key} ORDER BY `__ls_k` LIMIT {SAMPLE_KEYS}",
             f"orphans{j.index}",
         )
-        keys = ", ".join(f"{r['__ls_k']} ({r['__ls_n']})" for r in ctx.rows(sample, SAMPLE_KEYS))
+        keys = ", ".join(
+            f"{ctx.shown(j.lookup.source_column, r['__ls_k'])} ({r['__ls_n']})"
+            for r in ctx.rows(sample, SAMPLE_KEYS)
+        )
         details.append(f"{line}, e.g. {keys}")
     ctx.fail(
         "the fact has rows whose key matches no dimension member (orphan_handling: reject): "
