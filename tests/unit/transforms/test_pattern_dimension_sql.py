@@ -202,6 +202,9 @@ class Recorder:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def shown(self, columns: str | list[str], value: Any) -> str:
+        return str(value)
+
     def fail(self, what: str, *, hint: str | None = None, detail: str | None = None) -> NoReturn:
         raise DataError(what, hint=hint, detail=detail)
 
